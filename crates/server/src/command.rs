@@ -1,0 +1,328 @@
+//! The command table's types. One [`Command`] per command (and per subcommand) carries
+//! everything the server needs to know about it: arity, flags, ACL categories, where its keys
+//! are, its handler and its docs. Dispatch, `COMMAND`, ACL checks, MULTI queueing and the
+//! shard locking all read this one description, so they can never disagree.
+//!
+//! Each command family (`commands/string.rs`…) exports a `COMMANDS` slice built with the
+//! `const` builder below; [`crate::commands::table`] gathers them.
+
+use flowkv_protocol::Args;
+use smallvec::SmallVec;
+
+use crate::ctx::Ctx;
+use crate::error::CmdResult;
+
+/// A command implementation. It writes its reply into `ctx.out`, or returns an error that
+/// dispatch writes.
+pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
+
+/// Key positions (argument indexes) of one invocation.
+pub type KeyPositions = SmallVec<[usize; 4]>;
+
+/// Command flags, with the names `COMMAND INFO` reports.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 14;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 15;
+    pub const NO_MULTI: u32 = 1 << 16;
+    pub const ALLOW_BUSY: u32 = 1 << 17;
+    /// Not a Redis flag: the command works on the whole keyspace (KEYS, SCAN, FLUSHALL…)
+    /// and locks every shard.
+    pub const ALL_SHARDS: u32 = 1 << 31;
+
+    /// Flag names in `COMMAND INFO` order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories. The ones Redis derives from flags (@write, @read, @admin, @dangerous,
+/// @pubsub, @fast, @slow, @blocking) are added by [`Command::acl_categories`].
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const SET: u32 = 1 << 3;
+    pub const SORTEDSET: u32 = 1 << 4;
+    pub const LIST: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const STRING: u32 = 1 << 7;
+    pub const BITMAP: u32 = 1 << 8;
+    pub const HYPERLOGLOG: u32 = 1 << 9;
+    pub const GEO: u32 = 1 << 10;
+    pub const STREAM: u32 = 1 << 11;
+    pub const PUBSUB: u32 = 1 << 12;
+    pub const ADMIN: u32 = 1 << 13;
+    pub const FAST: u32 = 1 << 14;
+    pub const SLOW: u32 = 1 << 15;
+    pub const BLOCKING: u32 = 1 << 16;
+    pub const DANGEROUS: u32 = 1 << 17;
+    pub const CONNECTION: u32 = 1 << 18;
+    pub const TRANSACTION: u32 = 1 << 19;
+    pub const SCRIPTING: u32 = 1 << 20;
+
+    /// Category names, as ACL CAT and COMMAND INFO show them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (KEYSPACE, "keyspace"),
+        (READ, "read"),
+        (WRITE, "write"),
+        (SET, "set"),
+        (SORTEDSET, "sortedset"),
+        (LIST, "list"),
+        (HASH, "hash"),
+        (STRING, "string"),
+        (BITMAP, "bitmap"),
+        (HYPERLOGLOG, "hyperloglog"),
+        (GEO, "geo"),
+        (STREAM, "stream"),
+        (PUBSUB, "pubsub"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (SLOW, "slow"),
+        (BLOCKING, "blocking"),
+        (DANGEROUS, "dangerous"),
+        (CONNECTION, "connection"),
+        (TRANSACTION, "transaction"),
+        (SCRIPTING, "scripting"),
+    ];
+}
+
+/// Where a command's keys are.
+#[derive(Clone, Copy)]
+pub enum KeySpec {
+    /// No keys.
+    None,
+    /// Redis's legacy (first, last, step): `last` negative counts from the end (-1 = last
+    /// argument).
+    Range { first: i32, last: i32, step: i32 },
+    /// Keys whose positions depend on other arguments (numkeys, STORE…): "movablekeys".
+    /// The function may be given malformed arguments and must not panic.
+    Custom(fn(Args<'_>) -> KeyPositions),
+}
+
+/// The documentation group (`COMMAND DOCS` "group").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Generic,
+    String,
+    List,
+    Set,
+    SortedSet,
+    Hash,
+    Pubsub,
+    Transactions,
+    Connection,
+    Server,
+    Scripting,
+    Hyperloglog,
+    Cluster,
+    Geo,
+    Stream,
+    Bitmap,
+}
+
+impl Group {
+    /// The name `COMMAND DOCS` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
+            Group::Hash => "hash",
+            Group::Pubsub => "pubsub",
+            Group::Transactions => "transactions",
+            Group::Connection => "connection",
+            Group::Server => "server",
+            Group::Scripting => "scripting",
+            Group::Hyperloglog => "hyperloglog",
+            Group::Cluster => "cluster",
+            Group::Geo => "geo",
+            Group::Stream => "stream",
+            Group::Bitmap => "bitmap",
+        }
+    }
+}
+
+/// One command or subcommand.
+#[derive(Clone, Copy)]
+pub struct Command {
+    /// Lower-case name (for a subcommand, just the subcommand: `get` under `config`).
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments (name included), `-n` at least n.
+    pub arity: i32,
+    pub flags: u32,
+    /// ACL categories besides the ones derived from flags.
+    pub acl: u32,
+    pub keys: KeySpec,
+    pub handler: Option<Handler>,
+    pub subcommands: &'static [Command],
+    pub group: Group,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+}
+
+impl Command {
+    /// A command with no flags, no keys and no handler yet.
+    pub const fn new(name: &'static str, arity: i32, group: Group) -> Command {
+        Command {
+            name,
+            arity,
+            flags: 0,
+            acl: 0,
+            keys: KeySpec::None,
+            handler: None,
+            subcommands: &[],
+            group,
+            summary: "",
+            since: "1.0.0",
+            complexity: "",
+        }
+    }
+
+    pub const fn flags(mut self, flags: u32) -> Command {
+        self.flags = flags;
+        self
+    }
+
+    pub const fn acl(mut self, acl: u32) -> Command {
+        self.acl = acl;
+        self
+    }
+
+    /// Keys at (first, last, step), Redis's legacy key positions.
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Command {
+        self.keys = KeySpec::Range { first, last, step };
+        self
+    }
+
+    pub const fn movable_keys(mut self, f: fn(Args<'_>) -> KeyPositions) -> Command {
+        self.keys = KeySpec::Custom(f);
+        self
+    }
+
+    pub const fn handler(mut self, h: Handler) -> Command {
+        self.handler = Some(h);
+        self
+    }
+
+    pub const fn subcommands(mut self, subs: &'static [Command]) -> Command {
+        self.subcommands = subs;
+        self
+    }
+
+    /// Docs: one-line summary, version it appeared in, time complexity.
+    pub const fn doc(
+        mut self,
+        summary: &'static str,
+        since: &'static str,
+        complexity: &'static str,
+    ) -> Command {
+        self.summary = summary;
+        self.since = since;
+        self.complexity = complexity;
+        self
+    }
+
+    /// True if `flag` (from [`flags`]) is set.
+    #[inline]
+    pub const fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// True if the argument count `n` (name included) satisfies the arity.
+    #[inline]
+    pub fn arity_ok(&self, n: usize) -> bool {
+        if self.arity >= 0 {
+            n == self.arity as usize
+        } else {
+            n >= (-self.arity) as usize
+        }
+    }
+
+    /// All ACL categories, including those Redis derives from the flags.
+    pub fn acl_categories(&self) -> u32 {
+        let mut c = self.acl;
+        if self.has(flags::WRITE) {
+            c |= acl::WRITE;
+        }
+        if self.has(flags::READONLY) && self.acl & acl::SCRIPTING == 0 {
+            c |= acl::READ;
+        }
+        if self.has(flags::ADMIN) {
+            c |= acl::ADMIN | acl::DANGEROUS;
+        }
+        if self.has(flags::PUBSUB) {
+            c |= acl::PUBSUB;
+        }
+        if self.has(flags::FAST) {
+            c |= acl::FAST;
+        }
+        if self.has(flags::BLOCKING) {
+            c |= acl::BLOCKING;
+        }
+        if c & acl::FAST == 0 {
+            c |= acl::SLOW;
+        }
+        c
+    }
+
+    /// Legacy (first, last, step) for COMMAND INFO; movable-key commands report (0, 0, 0).
+    pub fn legacy_key_range(&self) -> (i32, i32, i32) {
+        match self.keys {
+            KeySpec::Range { first, last, step } => (first, last, step),
+            _ => (0, 0, 0),
+        }
+    }
+
+    /// The key positions of one invocation (for locking, COMMAND GETKEYS, ACL key checks).
+    pub fn key_positions(&self, args: Args<'_>) -> KeyPositions {
+        let mut out = KeyPositions::new();
+        match self.keys {
+            KeySpec::None => {}
+            KeySpec::Range { first, last, step } => {
+                let n = args.len() as i32;
+                let last = if last < 0 { n + last } else { last.min(n - 1) };
+                let mut i = first;
+                while i <= last && i < n {
+                    out.push(i as usize);
+                    i += step.max(1);
+                }
+            }
+            KeySpec::Custom(f) => out = f(args),
+        }
+        out
+    }
+}

@@ -1,0 +1,121 @@
+//! The command table: every family's commands gathered into one lookup structure that
+//! dispatch, COMMAND, ACL and MULTI all read.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use flowkv_protocol::Args;
+
+use crate::command::Command;
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod string;
+
+/// Every family's commands.
+fn families() -> impl Iterator<Item = &'static Command> {
+    [
+        connection::COMMANDS,
+        keys::COMMANDS,
+        server::COMMANDS,
+        string::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The assembled command table.
+pub struct Table {
+    /// Top-level commands by lower-case name.
+    by_name: HashMap<&'static str, (usize, &'static Command)>,
+    /// Subcommands by (parent id, lower-case name).
+    subs: HashMap<(usize, &'static str), (usize, &'static Command)>,
+    /// Every command and subcommand with its full name (`config|get`), indexed by id.
+    pub flat: Vec<(String, &'static Command)>,
+}
+
+/// The result of looking up a command line.
+pub enum Lookup {
+    /// Found: (id, command). For a container command, the subcommand.
+    Found(usize, &'static Command),
+    /// No such command.
+    Unknown,
+    /// The container exists but not this subcommand (the container's name is given).
+    UnknownSub(&'static Command),
+}
+
+/// The process-wide table, built on first use.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Table {
+            by_name: HashMap::new(),
+            subs: HashMap::new(),
+            flat: Vec::new(),
+        };
+        for cmd in families() {
+            let id = t.flat.len();
+            t.flat.push((cmd.name.to_string(), cmd));
+            assert!(
+                t.by_name.insert(cmd.name, (id, cmd)).is_none(),
+                "duplicate command {}",
+                cmd.name
+            );
+            for sub in cmd.subcommands {
+                let sid = t.flat.len();
+                t.flat.push((format!("{}|{}", cmd.name, sub.name), sub));
+                t.subs.insert((id, sub.name), (sid, sub));
+            }
+        }
+        t
+    })
+}
+
+/// Lower-cases a short name into a stack buffer; `None` if too long to be a command name.
+fn lower<'b>(name: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b str> {
+    let b = buf.get_mut(..name.len())?;
+    for (d, s) in b.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(b).ok()
+}
+
+impl Table {
+    /// Finds the command (or subcommand) an argument vector names. Does not check arity.
+    pub fn lookup(&self, args: Args<'_>) -> Lookup {
+        let mut buf = [0u8; 32];
+        let Some((id, cmd)) = lower(args.get(0), &mut buf).and_then(|n| self.by_name.get(n)) else {
+            return Lookup::Unknown;
+        };
+        if cmd.subcommands.is_empty() || args.len() < 2 {
+            return Lookup::Found(*id, cmd);
+        }
+        let mut buf = [0u8; 32];
+        match lower(args.get(1), &mut buf).and_then(|n| self.subs.get(&(*id, n))) {
+            Some((sid, sub)) => Lookup::Found(*sid, sub),
+            None => Lookup::UnknownSub(cmd),
+        }
+    }
+
+    /// A top-level command by name (case-insensitive).
+    pub fn get(&self, name: &[u8]) -> Option<&'static Command> {
+        let mut buf = [0u8; 32];
+        lower(name, &mut buf)
+            .and_then(|n| self.by_name.get(n))
+            .map(|(_, c)| *c)
+    }
+
+    /// The top-level commands, in table order.
+    pub fn top_level(&self) -> impl Iterator<Item = &'static Command> + '_ {
+        self.flat
+            .iter()
+            .filter(|(n, _)| !n.contains('|'))
+            .map(|(_, c)| *c)
+    }
+
+    /// The full name (`config|get`) of a command id.
+    pub fn full_name(&self, id: usize) -> &str {
+        &self.flat[id].0
+    }
+}

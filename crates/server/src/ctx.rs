@@ -1,0 +1,45 @@
+//! What a command handler gets: the server, its client, the reply writer and the locks its
+//! keys need.
+
+use flowkv_protocol::Reply;
+use flowkv_store::{KeyStats, Keys, Locked};
+
+use crate::client::Client;
+use crate::command::Command;
+use crate::server::Server;
+
+/// The execution context of one command.
+pub struct Ctx<'a> {
+    pub srv: &'a Server,
+    pub client: &'a mut Client,
+    pub out: Reply<'a>,
+    /// Shards locked for this command, per its key spec (`None` for keyless commands).
+    pub locked: Option<Locked<'a>>,
+    /// This worker's keyspace counters.
+    pub stats: &'a mut KeyStats,
+    /// The command's fixed "now" (unix ms), as Redis caches it per command.
+    pub now_ms: u64,
+    /// The command being run.
+    pub cmd: &'static Command,
+}
+
+impl<'a> Ctx<'a> {
+    /// The client's selected database through this command's locks.
+    ///
+    /// Panics if the command locked nothing: its key spec in the command table is wrong.
+    pub fn keys(&mut self) -> Keys<'_, 'a> {
+        self.keys_out().0
+    }
+
+    /// The keys and the reply writer at once, so a handler can reply with borrowed data.
+    pub fn keys_out(&mut self) -> (Keys<'_, 'a>, &mut Reply<'a>) {
+        let locked = self
+            .locked
+            .as_mut()
+            .expect("command touched keys without locking them (check its key spec)");
+        (
+            locked.db(self.client.db, self.now_ms, self.stats),
+            &mut self.out,
+        )
+    }
+}

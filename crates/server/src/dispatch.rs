@@ -1,0 +1,145 @@
+//! Runs one command: table lookup, arity, shard locks, the handler, statistics and the error
+//! reply. Everything a command goes through before and after its handler lives here, once.
+
+use std::time::Instant;
+
+use flowkv_protocol::{Args, Reply};
+use flowkv_store::{KeyStats, ShardSet};
+
+use crate::client::{Client, ReplyMode};
+use crate::command::flags;
+use crate::commands::{table, Lookup};
+use crate::ctx::Ctx;
+use crate::error::CmdError;
+use crate::server::{unix_ms, Server, WorkerStats};
+
+/// Per-worker inputs to [`execute`].
+pub struct Exec<'a> {
+    pub srv: &'a Server,
+    pub wstats: &'a WorkerStats,
+    pub kstats: &'a mut KeyStats,
+}
+
+/// Executes one command and appends its reply to `out`.
+pub fn execute(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>) {
+    let reply_start = out.len();
+    run(ex, client, out, args);
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(reply_start),
+        ReplyMode::SkipThis => {
+            out.truncate(reply_start);
+            client.reply_mode = ReplyMode::On;
+        }
+        // CLIENT REPLY SKIP itself sends no reply; the next command's is dropped.
+        ReplyMode::Skip => {
+            out.truncate(reply_start);
+            client.reply_mode = ReplyMode::SkipThis;
+        }
+    }
+}
+
+fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>) {
+    let srv = ex.srv;
+    let t = table();
+    let (id, cmd) = match t.lookup(args) {
+        Lookup::Found(id, cmd) => (id, cmd),
+        Lookup::Unknown => {
+            let mut listed = String::new();
+            for a in args.iter().skip(1) {
+                if listed.len() >= 128 {
+                    break;
+                }
+                let room = 128 - listed.len();
+                let a = String::from_utf8_lossy(a);
+                let a: String = a.chars().take(room).collect();
+                listed.push_str(&format!("'{a}' "));
+            }
+            let name: String = String::from_utf8_lossy(args.get(0))
+                .chars()
+                .take(128)
+                .collect();
+            let err = CmdError::msg(format!(
+                "ERR unknown command '{name}', with args beginning with: {listed}"
+            ));
+            reply_error(srv, client, out, &err);
+            return;
+        }
+        Lookup::UnknownSub(parent) => {
+            let sub: String = String::from_utf8_lossy(args.get(1))
+                .chars()
+                .take(128)
+                .collect();
+            let err = CmdError::msg(format!(
+                "ERR unknown subcommand '{sub}'. Try {} HELP.",
+                parent.name.to_ascii_uppercase()
+            ));
+            reply_error(srv, client, out, &err);
+            return;
+        }
+    };
+    let stat = &ex.wstats.cmd[id];
+    if !cmd.arity_ok(args.len()) || cmd.handler.is_none() {
+        stat.rejected.add(1);
+        reply_error(
+            srv,
+            client,
+            out,
+            &CmdError::Arity(t.full_name(id).to_string()),
+        );
+        return;
+    }
+    client
+        .shared
+        .last_cmd
+        .store(id as u32 + 1, std::sync::atomic::Ordering::Relaxed);
+
+    let locked = if cmd.has(flags::ALL_SHARDS) {
+        Some(srv.keyspace.lock_all())
+    } else {
+        let positions = cmd.key_positions(args);
+        if positions.is_empty() {
+            None
+        } else {
+            let mut set = ShardSet::new();
+            srv.keyspace
+                .add_shards(&mut set, positions.iter().map(|&i| args.get(i)));
+            Some(srv.keyspace.lock(&set))
+        }
+    };
+    let started = Instant::now();
+    let proto = client.proto;
+    let handler = cmd.handler.expect("checked above");
+    let mut ctx = Ctx {
+        srv,
+        client,
+        out: Reply::new(out, proto),
+        locked,
+        stats: ex.kstats,
+        now_ms: unix_ms(),
+        cmd,
+    };
+    let result = handler(&mut ctx, args);
+    drop(ctx.locked.take());
+    stat.calls.add(1);
+    stat.usec.add(started.elapsed().as_micros() as u64);
+    ex.wstats.commands.add(1);
+    if let Err(e) = result {
+        stat.failed.add(1);
+        let text = e.to_string();
+        srv.count_error(error_code(&text));
+        ctx.out.error(&text);
+    }
+}
+
+/// The error code of an error line: its first word (`ERR`, `WRONGTYPE`…).
+fn error_code(text: &str) -> &str {
+    text.split(' ').next().unwrap_or("ERR")
+}
+
+/// Writes an error reply and counts it for INFO errorstats.
+pub fn reply_error(srv: &Server, client: &Client, out: &mut Vec<u8>, err: &CmdError) {
+    let text = err.to_string();
+    srv.count_error(error_code(&text));
+    Reply::new(out, client.proto).error(&text);
+}

@@ -1,0 +1,54 @@
+//! flowkv-server: networking, the command table and one module per command family, on top of
+//! the `flowkv-store` keyspace and the `flowkv-protocol` codec.
+
+pub mod client;
+pub mod command;
+pub mod commands;
+pub mod config;
+pub mod ctx;
+pub mod dispatch;
+pub mod error;
+pub mod net;
+pub mod server;
+
+use std::sync::Arc;
+
+/// Starts a server with `config` and serves until shutdown is requested.
+pub fn run(config: config::Config) -> std::io::Result<()> {
+    let threads = match config.get_u64("threads") {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    let port = config.get_u64("port") as u16;
+    let bind = config.get("bind").unwrap_or_default();
+    let listeners = net::bind_all(&bind, port)?;
+    let srv = Arc::new(server::Server::new(config, threads));
+    let workers = (0..threads)
+        .map(|i| net::spawn_worker(srv.clone(), i))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    server::spawn_cron(srv.clone())?;
+    install_signal_handlers(srv.clone())?;
+    eprintln!(
+        "flowkv {} ready to accept connections on port {port} ({threads} threads)",
+        env!("CARGO_PKG_VERSION")
+    );
+    net::accept_loop(srv.clone(), listeners, workers)?;
+    eprintln!("flowkv is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// SIGTERM and SIGINT stop the server cleanly, as SHUTDOWN does.
+fn install_signal_handlers(srv: Arc<server::Server>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("flowkv-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                eprintln!("Received {name} scheduling shutdown...");
+                srv.request_shutdown();
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,458 @@
+//! Networking: the acceptor and the worker event loops.
+//!
+//! The acceptor hands each new connection to a worker, round robin. A worker owns its
+//! connections outright: it reads, parses every complete command in the buffer, runs each to
+//! completion against the sharded keyspace on its own thread, and writes all replies with one
+//! write per readiness event. Nothing hops threads on the path of a plain command.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowkv_protocol::{Limits, Parsed, Parser, Reply};
+use flowkv_store::KeyStats;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::client::{Client, ClientShared};
+use crate::dispatch::{execute, Exec};
+use crate::server::{unix_ms, Server};
+
+const WAKER: Token = Token(usize::MAX);
+/// Bytes read per `read` call at least; bigger when a large argument is arriving.
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies are flushed once this much is pending, so a deep pipeline doesn't buffer them all.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// What the acceptor (or another thread) sends a worker.
+pub enum Msg {
+    NewConn(TcpStream, SocketAddr),
+}
+
+/// A handle to send work to one worker thread.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    tx: Sender<Msg>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, m: Msg) {
+        if self.tx.send(m).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Starts worker `id` on its own thread.
+pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    srv.wakers.lock().push(waker.clone());
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name(format!("flowkv-worker-{id}"))
+        .spawn(move || {
+            let mut w = Worker {
+                id,
+                srv,
+                poll,
+                rx,
+                conns: Slab::new(),
+                kstats: KeyStats::default(),
+            };
+            w.run();
+        })?;
+    Ok(WorkerHandle { tx, waker })
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// Read buffer: `rbuf[start..end]` holds unparsed bytes; the rest is zeroed spare room,
+    /// so reads need no re-initialization.
+    rbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    parser: Parser,
+    out: Vec<u8>,
+    /// Bytes of `out` already written.
+    wpos: usize,
+    client: Client,
+}
+
+struct Worker {
+    id: usize,
+    srv: Arc<Server>,
+    poll: Poll,
+    rx: Receiver<Msg>,
+    conns: Slab<Conn>,
+    kstats: KeyStats,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut last_check = unix_ms();
+        loop {
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(100)))
+            {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    eprintln!("worker {}: poll failed: {e}", self.id);
+                    return;
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    self.drain_messages();
+                    self.close_killed();
+                    continue;
+                }
+                let key = ev.token().0;
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.on_readable(key);
+                }
+                if ev.is_writable() && self.conns.contains(key) {
+                    self.flush(key);
+                }
+            }
+            self.srv.workers[self.id].absorb(&mut self.kstats);
+            let now = unix_ms();
+            if now.saturating_sub(last_check) >= 1000 {
+                last_check = now;
+                self.close_idle(now);
+            }
+        }
+    }
+
+    fn drain_messages(&mut self) {
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::NewConn(stream, addr) => self.add_conn(stream, addr),
+            }
+        }
+    }
+
+    fn add_conn(&mut self, mut stream: TcpStream, addr: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let laddr = stream.local_addr().unwrap_or(addr);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            eprintln!("register failed: {e}");
+            self.srv.connected.fetch_sub(1, Relaxed);
+            return;
+        }
+        let now = unix_ms();
+        let shared = Arc::new(ClientShared {
+            id: self.srv.clients.next_id(),
+            addr,
+            laddr,
+            fd: raw_fd(&stream),
+            created_ms: now,
+            last_ms: now.into(),
+            db: 0.into(),
+            last_cmd: 0.into(),
+            resp: 2.into(),
+            qbuf: 0.into(),
+            obuf: 0.into(),
+            name: Default::default(),
+            lib_name: Default::default(),
+            lib_ver: Default::default(),
+            killed: false.into(),
+            worker: self.id,
+        });
+        self.srv.clients.add(shared.clone());
+        entry.insert(Conn {
+            stream,
+            rbuf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            parser: Parser::new(),
+            out: Vec::new(),
+            wpos: 0,
+            client: Client::new(shared),
+        });
+    }
+
+    fn close(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut c = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.srv.clients.remove(c.client.id);
+        self.srv.connected.fetch_sub(1, Relaxed);
+    }
+
+    fn close_killed(&mut self) {
+        let killed: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.client.shared.killed.load(Relaxed))
+            .map(|(k, _)| k)
+            .collect();
+        for k in killed {
+            self.close(k);
+        }
+    }
+
+    fn close_idle(&mut self, now: u64) {
+        let timeout_ms = self.srv.config.hot.timeout_secs.load(Relaxed) * 1000;
+        if timeout_ms == 0 {
+            return;
+        }
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.client.shared.idle_ms(now) > timeout_ms)
+            .map(|(k, _)| k)
+            .collect();
+        for k in idle {
+            self.close(k);
+        }
+    }
+
+    /// Reads everything available, running each complete command as soon as it is parsed.
+    fn on_readable(&mut self, key: usize) {
+        let srv = self.srv.clone();
+        let wstats = &srv.workers[self.id];
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let hot = &srv.config.hot;
+        let limits = Limits {
+            max_bulk_len: hot.proto_max_bulk_len.load(Relaxed),
+            max_multibulk_len: 1024 * 1024,
+            authenticated: true,
+        };
+        let qbuf_limit = hot.client_query_buffer_limit.load(Relaxed) as usize;
+        let mut close = false;
+        let mut want = READ_CHUNK;
+        loop {
+            if c.start == c.end {
+                c.start = 0;
+                c.end = 0;
+            } else if c.start > 0 && c.rbuf.len() - c.end < want {
+                c.rbuf.copy_within(c.start..c.end, 0);
+                c.end -= c.start;
+                c.start = 0;
+            }
+            if c.rbuf.len() - c.end < want {
+                let new_len = (c.end + want).next_power_of_two();
+                c.rbuf.resize(new_len, 0);
+            }
+            let n = match c.stream.read(&mut c.rbuf[c.end..]) {
+                Ok(0) => {
+                    close = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    close = true;
+                    break;
+                }
+            };
+            c.end += n;
+            wstats.net_input_bytes.add(n as u64);
+            want = READ_CHUNK;
+            let mut ex = Exec {
+                srv: &srv,
+                wstats,
+                kstats: &mut self.kstats,
+            };
+            loop {
+                let buf = &c.rbuf[c.start..c.end];
+                match c.parser.parse(buf, &limits) {
+                    Ok(Parsed::Command { consumed }) => {
+                        let args = c.parser.args(buf);
+                        execute(&mut ex, &mut c.client, &mut c.out, args);
+                        c.start += consumed;
+                        if c.client.close_after_reply {
+                            break;
+                        }
+                    }
+                    Ok(Parsed::Empty { consumed }) => c.start += consumed,
+                    Ok(Parsed::Incomplete { hint }) => {
+                        if let Some(total) = hint {
+                            want = want.max(total.saturating_sub(c.end - c.start));
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        Reply::new(&mut c.out, c.client.proto).error(&format!("ERR {e}"));
+                        srv.count_error("ERR");
+                        c.client.close_after_reply = true;
+                        break;
+                    }
+                }
+            }
+            if c.client.close_after_reply {
+                break;
+            }
+            if c.end - c.start > qbuf_limit {
+                eprintln!(
+                    "Closing client that reached max query buffer length (id={})",
+                    c.client.id
+                );
+                close = true;
+                break;
+            }
+            if c.out.len() - c.wpos >= FLUSH_AT && !write_out(c, wstats) {
+                close = true;
+                break;
+            }
+        }
+        c.client.shared.last_ms.store(unix_ms(), Relaxed);
+        c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+        if close {
+            self.close(key);
+            return;
+        }
+        self.flush(key);
+    }
+
+    /// Writes pending replies; closes the connection if it is done (QUIT, protocol error).
+    fn flush(&mut self, key: usize) {
+        let srv = self.srv.clone();
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let ok = write_out(c, &srv.workers[self.id]);
+        c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
+        if !ok || (c.client.close_after_reply && c.wpos == c.out.len()) {
+            self.close(key);
+        }
+    }
+}
+
+/// Writes as much of `c.out` as the socket takes. Returns false if the connection failed.
+fn write_out(c: &mut Conn, wstats: &crate::server::WorkerStats) -> bool {
+    while c.wpos < c.out.len() {
+        match c.stream.write(&c.out[c.wpos..]) {
+            Ok(0) => return false,
+            Ok(n) => {
+                c.wpos += n;
+                wstats.net_output_bytes.add(n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    c.out.clear();
+    c.wpos = 0;
+    // Give back memory after a huge reply instead of keeping it for the connection's life.
+    if c.out.capacity() > 1 << 20 {
+        c.out.shrink_to(FLUSH_AT);
+    }
+    true
+}
+
+fn raw_fd(s: &TcpStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    s.as_raw_fd()
+}
+
+/// Binds the configured addresses. A `-` prefix (as in the default `-::1`) marks an address
+/// that may be unavailable (e.g. no IPv6) without failing start-up.
+pub fn bind_all(bind: &str, port: u16) -> io::Result<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    for addr in bind.split_whitespace() {
+        let (optional, host) = match addr.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, addr),
+        };
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        let sa: SocketAddr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+        match TcpListener::bind(sa) {
+            Ok(l) => out.push(l),
+            Err(e) if optional => eprintln!("Warning: could not bind {sa}: {e}"),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {sa}: {e}"),
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no address to listen on",
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs the accept loop on the calling thread until shutdown is requested.
+pub fn accept_loop(
+    srv: Arc<Server>,
+    mut listeners: Vec<TcpListener>,
+    workers: Vec<WorkerHandle>,
+) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    *srv.main_waker.lock() = Some(waker);
+    for (i, l) in listeners.iter_mut().enumerate() {
+        poll.registry().register(l, Token(i), Interest::READABLE)?;
+    }
+    let mut events = Events::with_capacity(64);
+    let mut next = 0usize;
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        if srv.shutting_down.load(Relaxed) {
+            return Ok(());
+        }
+        for ev in events.iter() {
+            let Some(l) = listeners.get(ev.token().0) else {
+                continue;
+            };
+            loop {
+                match l.accept() {
+                    Ok((mut stream, addr)) => {
+                        srv.stats.total_connections_received.fetch_add(1, Relaxed);
+                        let max = srv.config.hot.maxclients.load(Relaxed) as usize;
+                        if srv.connected.fetch_add(1, Relaxed) >= max {
+                            srv.connected.fetch_sub(1, Relaxed);
+                            srv.stats.rejected_connections.fetch_add(1, Relaxed);
+                            let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                            continue;
+                        }
+                        workers[next % workers.len()].send(Msg::NewConn(stream, addr));
+                        next = next.wrapping_add(1);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // EMFILE and friends: log, back off briefly, keep serving.
+                        eprintln!("accept failed: {e}");
+                        std::thread::sleep(Duration::from_millis(10));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,636 @@
+//! The keyspace: `databases` logical databases spread over a power-of-two number of shards.
+//!
+//! A key's shard is picked from the top bits of its hash, independent of the database, so each
+//! shard holds that key range for every database. This makes MOVE (same key, other database)
+//! a one-shard operation and SWAPDB a per-shard swap. A command locks only the shards of its
+//! keys, in ascending index order, which rules out deadlocks between multi-key commands; the
+//! whole-keyspace commands (FLUSHALL, KEYS, SCAN, DBSIZE…) lock every shard in the same order.
+
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+
+use crate::dict::Dict;
+use crate::entry::{Entry, Kind};
+use crate::hash::hash_bytes;
+
+/// One database's part of one shard.
+#[derive(Default)]
+pub struct Db {
+    dict: Dict<Entry>,
+    /// Keys in `dict` that have a TTL (INFO keyspace `expires=`).
+    expires: usize,
+    /// Where the active expiry sweep continues in `dict`.
+    sweep_cursor: u64,
+}
+
+/// A shard: its slice of every database, guarded by one mutex.
+pub struct Shard {
+    dbs: Box<[Db]>,
+}
+
+/// Counters a worker keeps for INFO stats; summed over workers when INFO asks.
+#[derive(Default, Clone, Debug)]
+pub struct KeyStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+/// The whole keyspace.
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    shard_shift: u32,
+    num_dbs: usize,
+}
+
+/// The sorted, de-duplicated set of shards a command needs.
+pub type ShardSet = SmallVec<[u16; 4]>;
+
+impl Keyspace {
+    /// `num_shards` is rounded up to a power of two (at most 4096).
+    pub fn new(num_dbs: usize, num_shards: usize) -> Keyspace {
+        let n = num_shards.clamp(1, 4096).next_power_of_two();
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Shard {
+                    dbs: (0..num_dbs).map(|_| Db::default()).collect(),
+                })
+            })
+            .collect();
+        Keyspace {
+            shards,
+            shard_shift: 64 - n.trailing_zeros(),
+            num_dbs,
+        }
+    }
+
+    /// Number of logical databases (`databases` config).
+    pub fn num_dbs(&self) -> usize {
+        self.num_dbs
+    }
+
+    /// Number of shards.
+    pub fn num_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard a key hash belongs to: its top bits (the dict uses the low bits for buckets).
+    #[inline]
+    fn shard_of_hash(&self, h: u64) -> usize {
+        if self.shards.len() == 1 {
+            0
+        } else {
+            (h >> self.shard_shift) as usize
+        }
+    }
+
+    /// The shard a key belongs to.
+    #[inline]
+    pub fn shard_of(&self, key: &[u8]) -> u16 {
+        self.shard_of_hash(hash_bytes(key)) as u16
+    }
+
+    /// Adds the shards of `keys` to `set`, keeping it sorted and unique.
+    pub fn add_shards<'k>(&self, set: &mut ShardSet, keys: impl IntoIterator<Item = &'k [u8]>) {
+        for k in keys {
+            let s = self.shard_of(k);
+            if let Err(pos) = set.binary_search(&s) {
+                set.insert(pos, s);
+            }
+        }
+    }
+
+    /// Locks the given shards (sorted ascending, as [`Keyspace::add_shards`] builds them).
+    pub fn lock(&self, set: &ShardSet) -> Locked<'_> {
+        debug_assert!(set.windows(2).all(|w| w[0] < w[1]));
+        if set.len() == self.shards.len() {
+            return self.lock_all();
+        }
+        Locked {
+            ks: self,
+            all: false,
+            guards: set
+                .iter()
+                .map(|&i| (i, self.shards[i as usize].lock()))
+                .collect(),
+        }
+    }
+
+    /// Locks every shard, in index order.
+    pub fn lock_all(&self) -> Locked<'_> {
+        Locked {
+            ks: self,
+            all: true,
+            guards: self
+                .shards
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as u16, s.lock()))
+                .collect(),
+        }
+    }
+
+    /// One step of the active expiry cycle for one shard: looks at up to `max_buckets` buckets
+    /// of each database from where the last step stopped and deletes expired keys there.
+    /// Returns how many keys were deleted. Locks only that shard, briefly.
+    pub fn sweep_expired(&self, shard: usize, now_ms: u64, max_buckets: usize) -> u64 {
+        let mut guard = self.shards[shard].lock();
+        let mut removed = 0;
+        let mut found: Vec<Box<[u8]>> = Vec::new();
+        for db in guard.dbs.iter_mut() {
+            if db.expires == 0 {
+                continue;
+            }
+            let mut cursor = db.sweep_cursor;
+            for _ in 0..max_buckets {
+                cursor = db.dict.scan(cursor, |e| {
+                    if e.is_expired(now_ms) {
+                        found.push(e.key().into());
+                    }
+                });
+                if cursor == 0 {
+                    break;
+                }
+            }
+            db.sweep_cursor = cursor;
+            for key in found.drain(..) {
+                if db.dict.remove(hash_bytes(&key), &key).is_some() {
+                    db.expires -= 1;
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Keys and keys-with-TTL per database, for INFO keyspace. Locks one shard at a time.
+    pub fn db_sizes(&self) -> Vec<(usize, usize)> {
+        let mut sizes = vec![(0, 0); self.num_dbs];
+        for shard in self.shards.iter() {
+            let g = shard.lock();
+            for (i, db) in g.dbs.iter().enumerate() {
+                sizes[i].0 += db.dict.len();
+                sizes[i].1 += db.expires;
+            }
+        }
+        sizes
+    }
+}
+
+/// Shards held by one command. Dropping it unlocks them.
+pub struct Locked<'a> {
+    ks: &'a Keyspace,
+    all: bool,
+    guards: SmallVec<[(u16, MutexGuard<'a, Shard>); 2]>,
+}
+
+impl<'a> Locked<'a> {
+    /// A view of database `db` through these locks, for one command executing at `now_ms`.
+    pub fn db<'l>(&'l mut self, db: usize, now_ms: u64, stats: &'l mut KeyStats) -> Keys<'l, 'a> {
+        Keys {
+            locked: self,
+            db,
+            now_ms,
+            lru: lru_clock(now_ms),
+            stats,
+        }
+    }
+}
+
+/// The LRU clock Redis keeps per key: seconds, 24 bits.
+#[inline]
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) & 0xFF_FFFF) as u32
+}
+
+/// Idle seconds of an entry, given the current time (OBJECT IDLETIME).
+pub fn idle_seconds(entry_lru: u32, now_ms: u64) -> u64 {
+    let now = lru_clock(now_ms);
+    if now >= entry_lru {
+        u64::from(now - entry_lru)
+    } else {
+        u64::from(now + (0xFF_FFFF - entry_lru))
+    }
+}
+
+/// The keys of one database as a command sees them: expired keys are invisible (and deleted
+/// on access), reads count keyspace hits and misses, accesses refresh the LRU clock.
+///
+/// Every key passed in must belong to a locked shard; touching another is a bug in the
+/// command table's key specs and panics.
+pub struct Keys<'l, 'a> {
+    locked: &'l mut Locked<'a>,
+    db: usize,
+    now_ms: u64,
+    lru: u32,
+    stats: &'l mut KeyStats,
+}
+
+impl Keys<'_, '_> {
+    /// The command's notion of "now", fixed for its whole execution as in Redis.
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The database index.
+    pub fn db_index(&self) -> usize {
+        self.db
+    }
+
+    #[inline]
+    fn db_for(&mut self, h: u64) -> &mut Db {
+        db_of(self.locked, self.db, h)
+    }
+
+    /// Deletes `key` if its TTL has passed. Returns the key's hash.
+    #[inline]
+    fn expire_if_needed(&mut self, key: &[u8]) -> u64 {
+        let h = hash_bytes(key);
+        let now = self.now_ms;
+        let db = self.db_for(h);
+        if db.dict.get(h, key).is_some_and(|e| e.is_expired(now)) {
+            db.dict.remove(h, key);
+            db.expires -= 1;
+            self.stats.expired_keys += 1;
+        }
+        h
+    }
+
+    /// Looks a key up for reading: counts a hit or miss and refreshes its LRU clock.
+    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+        let h = self.expire_if_needed(key);
+        let lru = self.lru;
+        let stats = &mut *self.stats;
+        match db_of(self.locked, self.db, h).dict.get_mut(h, key) {
+            Some(e) => {
+                e.set_lru(lru);
+                stats.keyspace_hits += 1;
+                Some(&*e)
+            }
+            None => {
+                stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up without touching its LRU clock or the hit/miss counters (TYPE, TTL,
+    /// OBJECT, EXISTS-like checks inside other commands).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        let h = self.expire_if_needed(key);
+        self.db_for(h).dict.get(h, key)
+    }
+
+    /// Looks a key up for modification and refreshes its LRU clock.
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let h = self.expire_if_needed(key);
+        let lru = self.lru;
+        let e = self.db_for(h).dict.get_mut(h, key)?;
+        e.set_lru(lru);
+        Some(e)
+    }
+
+    /// True if the key exists (and is not expired).
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.peek(key).is_some()
+    }
+
+    /// The type of a key, if it exists.
+    pub fn kind(&mut self, key: &[u8]) -> Option<Kind> {
+        self.peek(key).map(Entry::kind)
+    }
+
+    /// Inserts or replaces a whole entry. Returns the previous live entry.
+    pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
+        entry.set_lru(self.lru);
+        let h = self.expire_if_needed(entry.key());
+        let has_ttl = entry.expire_at().is_some();
+        let db = self.db_for(h);
+        let old = db.dict.insert(h, entry);
+        if old.as_ref().is_some_and(|o| o.expire_at().is_some()) {
+            db.expires -= 1;
+        }
+        if has_ttl {
+            db.expires += 1;
+        }
+        old
+    }
+
+    /// Sets a string value: a new key, or an overwrite that keeps the TTL if `expire` is
+    /// `Keep`. The fast path of SET: one hash, and an in-place copy when the size is unchanged.
+    pub fn set_string(&mut self, key: &[u8], val: &[u8], expire: Expire) {
+        let h = self.expire_if_needed(key);
+        let lru = self.lru;
+        let db = self.db_for(h);
+        if let Some(e) = db.dict.get_mut(h, key) {
+            e.set_string(val);
+            e.set_lru(lru);
+            if let Expire::At(at) = expire {
+                if e.set_expire_at(Some(at)) {
+                    db.expires += 1;
+                }
+            } else if expire == Expire::Clear && e.set_expire_at(None) {
+                db.expires -= 1;
+            }
+            return;
+        }
+        let at = match expire {
+            Expire::At(at) => {
+                db.expires += 1;
+                Some(at)
+            }
+            _ => None,
+        };
+        db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
+    }
+
+    /// Deletes a key. Returns the removed live entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let h = self.expire_if_needed(key);
+        let db = self.db_for(h);
+        let old = db.dict.remove(h, key)?;
+        if old.expire_at().is_some() {
+            db.expires -= 1;
+        }
+        Some(old)
+    }
+
+    /// Sets or clears a key's TTL. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> bool {
+        let h = self.expire_if_needed(key);
+        let db = self.db_for(h);
+        let Some(e) = db.dict.get_mut(h, key) else {
+            return false;
+        };
+        if e.set_expire_at(at) {
+            if at.is_some() {
+                db.expires += 1;
+            } else {
+                db.expires -= 1;
+            }
+        }
+        true
+    }
+
+    /// Moves a key to database `to` (MOVE). Same shard, so no other lock is needed. Returns
+    /// false if the source is missing or the target exists.
+    pub fn move_to_db(&mut self, key: &[u8], to: usize) -> bool {
+        let from = self.db;
+        self.db = to;
+        let target_exists = self.contains(key);
+        self.db = from;
+        if target_exists {
+            return false;
+        }
+        let Some(e) = self.remove(key) else {
+            return false;
+        };
+        self.db = to;
+        self.insert(e);
+        self.db = from;
+        true
+    }
+
+    /// Number of keys in this database (needs every shard locked; counts keys whose TTL has
+    /// passed but were not yet reclaimed, as Redis's DBSIZE does).
+    pub fn len(&self) -> usize {
+        debug_assert!(self.locked.all);
+        self.locked
+            .guards
+            .iter()
+            .map(|(_, g)| g.dbs[self.db].dict.len())
+            .sum()
+    }
+
+    /// True if the database holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deletes every key of this database (needs every shard locked). Returns the old
+    /// contents so the caller can drop them outside the lock (FLUSHDB ASYNC) or here.
+    pub fn flush(&mut self) -> Vec<Dict<Entry>> {
+        debug_assert!(self.locked.all);
+        let db = self.db;
+        self.locked
+            .guards
+            .iter_mut()
+            .map(|(_, g)| {
+                g.dbs[db].expires = 0;
+                g.dbs[db].sweep_cursor = 0;
+                g.dbs[db].dict.take()
+            })
+            .collect()
+    }
+
+    /// Swaps this database with database `other` (needs every shard locked).
+    pub fn swap_with(&mut self, other: usize) {
+        debug_assert!(self.locked.all);
+        let db = self.db;
+        for (_, g) in self.locked.guards.iter_mut() {
+            g.dbs.swap(db, other);
+        }
+    }
+
+    /// One step of SCAN over this database (needs every shard locked). The cursor packs the
+    /// shard index in its low bits and the dict's own reverse-binary cursor above them, so
+    /// Redis's guarantee carries over: every key present for the whole scan is returned.
+    /// Calls `f` for live keys; returns the next cursor (0 when done).
+    pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Entry)) -> u64 {
+        debug_assert!(self.locked.all);
+        let nshards = self.locked.guards.len() as u64;
+        let bits = nshards.trailing_zeros();
+        let mut shard = cursor & (nshards - 1);
+        let mut inner = cursor >> bits;
+        let now = self.now_ms;
+        let db = self.db;
+        let mut visited = 0usize;
+        let max_buckets = count.saturating_mul(10).max(10);
+        let mut buckets = 0usize;
+        loop {
+            let d = &self.locked.guards[shard as usize].1.dbs[db].dict;
+            if !d.is_empty() {
+                inner = d.scan(inner, |e| {
+                    visited += 1;
+                    if !e.is_expired(now) {
+                        f(e);
+                    }
+                });
+            } else {
+                inner = 0;
+            }
+            buckets += 1;
+            if inner == 0 {
+                shard += 1;
+                if shard == nshards {
+                    return 0;
+                }
+            }
+            if visited >= count || buckets >= max_buckets {
+                return (inner << bits) | shard;
+            }
+        }
+    }
+
+    /// A random live key (RANDOMKEY), or `None` if the database is empty. Needs every shard
+    /// locked. Picks a shard weighted by size, then a random entry of it.
+    pub fn random_key(&mut self, rng: &mut impl rand::Rng) -> Option<Vec<u8>> {
+        debug_assert!(self.locked.all);
+        let db = self.db;
+        let now = self.now_ms;
+        // Bounded retries so a database full of expired keys can't loop forever; Redis
+        // likewise gives up and returns a possibly-expired key after many tries.
+        for _ in 0..100 {
+            let total: usize = self
+                .locked
+                .guards
+                .iter()
+                .map(|(_, g)| g.dbs[db].dict.len())
+                .sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = rng.gen_range(0..total);
+            let shard = self
+                .locked
+                .guards
+                .iter()
+                .position(|(_, g)| {
+                    let n = g.dbs[db].dict.len();
+                    if pick < n {
+                        true
+                    } else {
+                        pick -= n;
+                        false
+                    }
+                })
+                .expect("pick < total");
+            let entry = self.locked.guards[shard].1.dbs[db].dict.random(rng)?;
+            let key = entry.key().to_vec();
+            if !entry.is_expired(now) {
+                return Some(key);
+            }
+            self.remove(&key);
+        }
+        None
+    }
+}
+
+/// The database `db` of the shard that holds hash `h`, among the locked shards.
+#[inline]
+fn db_of<'x>(locked: &'x mut Locked<'_>, db: usize, h: u64) -> &'x mut Db {
+    let s = locked.ks.shard_of_hash(h);
+    let guard = if locked.all {
+        &mut locked.guards[s].1
+    } else {
+        &mut locked
+            .guards
+            .iter_mut()
+            .find(|(i, _)| *i as usize == s)
+            .expect("key outside the command's locked shards")
+            .1
+    };
+    &mut guard.dbs[db]
+}
+
+/// What a write does to the key's TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expire {
+    /// Remove any TTL (a plain SET).
+    Clear,
+    /// Keep the TTL the key had (SET KEEPTTL, SETRANGE, APPEND…).
+    Keep,
+    /// Expire at this unix time in milliseconds.
+    At(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_for<'a>(ks: &'a Keyspace, keys: &[&[u8]]) -> Locked<'a> {
+        let mut set = ShardSet::new();
+        ks.add_shards(&mut set, keys.iter().copied());
+        ks.lock(&set)
+    }
+
+    #[test]
+    fn set_get_expire_and_counts() {
+        let ks = Keyspace::new(16, 8);
+        let mut stats = KeyStats::default();
+        {
+            let mut l = lock_for(&ks, &[b"a", b"b"]);
+            let mut k = l.db(0, 1000, &mut stats);
+            k.set_string(b"a", b"1", Expire::Clear);
+            k.set_string(b"b", b"2", Expire::At(2000));
+            assert_eq!(k.read(b"a").and_then(Entry::string), Some(&b"1"[..]));
+            assert!(k.read(b"zz").is_none() || true);
+        }
+        assert_eq!(ks.db_sizes()[0], (2, 1));
+        {
+            let mut l = lock_for(&ks, &[b"b"]);
+            let mut k = l.db(0, 2000, &mut stats);
+            assert!(k.read(b"b").is_none(), "expired at its deadline");
+        }
+        assert_eq!(stats.expired_keys, 1);
+        assert_eq!(ks.db_sizes()[0], (1, 0));
+    }
+
+    #[test]
+    fn scan_returns_every_key_once_without_changes() {
+        let ks = Keyspace::new(1, 4);
+        let mut stats = KeyStats::default();
+        let mut l = ks.lock_all();
+        let mut k = l.db(0, 0, &mut stats);
+        for i in 0..1000 {
+            k.set_string(format!("k{i}").as_bytes(), b"v", Expire::Clear);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            cursor = k.scan(cursor, 10, |e| {
+                seen.insert(e.key().to_vec());
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 1000);
+        assert_eq!(k.len(), 1000);
+    }
+
+    #[test]
+    fn sweep_removes_expired_keys() {
+        let ks = Keyspace::new(2, 2);
+        let mut stats = KeyStats::default();
+        {
+            let mut l = ks.lock_all();
+            let mut k = l.db(1, 0, &mut stats);
+            for i in 0..100 {
+                let at = if i % 2 == 0 {
+                    Expire::At(50)
+                } else {
+                    Expire::Clear
+                };
+                k.set_string(format!("k{i}").as_bytes(), b"v", at);
+            }
+        }
+        let removed: u64 = (0..2).map(|s| ks.sweep_expired(s, 100, 1 << 20)).sum();
+        assert_eq!(removed, 50);
+        assert_eq!(ks.db_sizes()[1], (50, 0));
+    }
+
+    #[test]
+    fn move_and_swap() {
+        let ks = Keyspace::new(4, 4);
+        let mut stats = KeyStats::default();
+        let mut l = ks.lock_all();
+        let mut k = l.db(0, 0, &mut stats);
+        k.set_string(b"x", b"1", Expire::At(99));
+        assert!(k.move_to_db(b"x", 2));
+        assert!(!k.contains(b"x"));
+        k.swap_with(2);
+        assert_eq!(k.peek(b"x").and_then(Entry::expire_at), Some(99));
+    }
+}

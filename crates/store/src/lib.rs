@@ -1,0 +1,14 @@
+//! flowkv's keyspace: shards, entries, value encodings and expiry. No sockets, no protocol:
+//! the server crate drives it, and it can be tested and benchmarked on its own.
+
+pub mod dict;
+pub mod entry;
+pub mod glob;
+pub mod hash;
+pub mod keyspace;
+pub mod num;
+pub mod value;
+
+pub use entry::{Entry, Kind};
+pub use keyspace::{Expire, KeyStats, Keys, Keyspace, Locked, ShardSet};
+pub use value::Value;

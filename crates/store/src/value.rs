@@ -1,0 +1,32 @@
+//! The value a key holds, by type and encoding.
+
+use crate::entry::Kind;
+
+/// A key's value. Strings set whole live inline in the entry (see [`crate::entry`]); the other
+/// variants own their data behind one pointer so that the entry stays small.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A string whose bytes follow the key in the entry's own allocation.
+    InlineStr,
+    /// A string edited in place (APPEND, SETRANGE, SETBIT…), with spare capacity so repeated
+    /// edits are amortized O(1). OBJECT ENCODING reports it as `raw`.
+    RawStr(Box<Vec<u8>>),
+}
+
+impl Value {
+    /// The Redis type of this value.
+    #[inline]
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::InlineStr | Value::RawStr(_) => Kind::String,
+        }
+    }
+
+    /// Heap bytes owned by the value (not counting inline strings, which the entry counts).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::InlineStr => 0,
+            Value::RawStr(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
+        }
+    }
+}
