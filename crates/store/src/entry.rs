@@ -115,8 +115,9 @@ impl Entry {
     }
 
     /// Sets or clears the TTL. Returns true if the key changed between "has a TTL" and "has
-    /// none" (the keyspace keeps a count of keys with TTLs for INFO).
-    pub fn set_expire_at(&mut self, at: Option<u64>) -> bool {
+    /// none". Crate-private: the keyspace keeps a count of keys with TTLs for INFO, so
+    /// commands go through [`crate::Keys::set_expire`].
+    pub(crate) fn set_expire_at(&mut self, at: Option<u64>) -> bool {
         match (self.expire_at(), at) {
             (Some(_), Some(new)) => {
                 self.data[..8].copy_from_slice(&new.to_le_bytes());

@@ -8,7 +8,12 @@ use flowkv_protocol::Args;
 
 use crate::command::Command;
 
+pub mod bitmap;
+pub mod config;
 pub mod connection;
+pub mod debug;
+pub mod expire;
+pub mod introspect;
 pub mod keys;
 pub mod server;
 pub mod string;
@@ -18,8 +23,13 @@ fn families() -> impl Iterator<Item = &'static Command> {
     [
         connection::COMMANDS,
         keys::COMMANDS,
-        server::COMMANDS,
+        expire::COMMANDS,
         string::COMMANDS,
+        bitmap::COMMANDS,
+        server::COMMANDS,
+        config::COMMANDS,
+        introspect::COMMANDS,
+        debug::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,5 @@
+//! expire commands (being filled in).
+
+use crate::command::Command;
+
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,171 @@
+//! Shared end-to-end harness: starts the real `flowkv-server` binary on a free port and
+//! connects real clients to it.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Server {
+    /// Starts the server with extra `--directive value` arguments.
+    pub fn start(extra: &[&str]) -> Server {
+        Self::start_with(None, extra)
+    }
+
+    /// Starts the server with an optional config file and extra arguments.
+    pub fn start_with(config: Option<&std::path::Path>, extra: &[&str]) -> Server {
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("flowkv-test-{port}-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowkv-server"));
+            if let Some(c) = config {
+                cmd.arg(c);
+            }
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(&dir)
+                .args(extra)
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = cmd.spawn().expect("spawn flowkv-server");
+            let mut s = Server { child, port, dir };
+            if s.wait_ready() {
+                return s;
+            }
+        }
+        panic!("flowkv-server did not start");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                if s.write_all(b"PING\r\n").is_ok() {
+                    let mut buf = [0u8; 7];
+                    if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// A redis-rs connection.
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect")
+    }
+
+    /// A raw socket with a read timeout, for protocol-level tests.
+    pub fn raw(&self) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Raw { s }
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe_free_kill(self.child.id(), "TERM");
+        self.child.wait().expect("wait")
+    }
+}
+
+/// Sends a signal with the `kill` command (no libc in tests).
+fn unsafe_free_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A raw RESP connection.
+pub struct Raw {
+    pub s: TcpStream,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command as a RESP multibulk.
+    pub fn cmd(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send(&out);
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.s.read_exact(&mut buf).expect("read");
+        buf
+    }
+
+    /// Reads until `expected.len()` bytes arrived and returns them as a string.
+    pub fn expect(&mut self, expected: &str) {
+        let got = self.read_n(expected.len());
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+    }
+
+    /// Reads one line (through \r\n).
+    pub fn line(&mut self) -> String {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        while !out.ends_with(b"\r\n") {
+            self.s.read_exact(&mut b).expect("read line");
+            out.push(b[0]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// True if the server closed the connection (read returns 0) within the timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 64];
+        loop {
+            match self.s.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
