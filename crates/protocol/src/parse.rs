@@ -42,6 +42,10 @@ pub const UNAUTH_MAX_MULTIBULK_LEN: i64 = 10;
 /// so an unauthenticated client cannot make the server buffer large payloads.
 pub const UNAUTH_MAX_BULK_LEN: i64 = 16 * 1024;
 
+/// Spans are `u32` offsets, so no more than this many bytes of a buffer
+/// are ever looked at for one command.
+const MAX_SPAN_OFFSET: usize = u32::MAX as usize;
+
 /// Span arrays are reserved for at most this many arguments up front; a
 /// header claiming a million arguments does not get to allocate for them
 /// before it sends them.
@@ -200,8 +204,10 @@ enum State {
 ///
 /// * After `Incomplete`, call again with a buffer that starts at the same
 ///   byte as before (the caller may move or compact its storage) and holds
-///   at least the same bytes, plus whatever arrived since. Bytes already
-///   examined are not examined again.
+///   at least the same bytes, plus whatever arrived since. Completed
+///   arguments and already-searched bytes are not looked at again (only a
+///   short `*<n>` line may be re-read), so a command arriving in many
+///   pieces costs time linear in its size.
 /// * There is no need to call [`Parser::reset`] between commands: a `parse`
 ///   that follows a `Command`, `Empty` or error starts a new command by
 ///   itself. This keeps `args()` usable until then. Call `reset` only to
@@ -245,6 +251,13 @@ impl Default for Parser {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Outcome of parsing a header: continue with `(value, next offset)`, or
+/// return this result to the caller.
+enum Step {
+    Go(usize, usize),
+    Stop(Parsed),
 }
 
 /// Outcome of looking for a header line's terminator.
@@ -343,11 +356,13 @@ impl Parser {
         result
     }
 
-    /// Finds the `\r` ending the header line that starts at `self.pos`,
-    /// resuming the search where the previous call left it.
+    /// Finds the `\r` ending the header line that starts at `line_start`,
+    /// resuming the search where the previous call left it (`scan` only
+    /// ever points into the line currently being looked for: once a line
+    /// completes, parsing continues past its end).
     #[inline]
-    fn find_line_end(&mut self, buf: &[u8]) -> Line {
-        let from = self.scan.max(self.pos);
+    fn find_line_end(&mut self, buf: &[u8], line_start: usize) -> Line {
+        let from = self.scan.max(line_start);
         match memchr(b'\r', &buf[from..]) {
             Some(i) => {
                 let cr = from + i;
@@ -366,104 +381,145 @@ impl Parser {
     }
 
     fn parse_multibulk(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
-        let mut remaining = match self.state {
-            State::Bulks { remaining } => remaining,
-            _ => {
-                debug_assert_eq!(self.state, State::MultibulkHeader);
-                let (count, next) = match fast_header(buf, 0, b'*') {
-                    Some(found) => found,
-                    None => match self.find_line_end(buf) {
-                        Line::End(cr) => match parse_i64(&buf[1..cr]) {
-                            Some(n) => (n, cr + 2),
-                            None => return Err(ProtocolError::InvalidMultibulkLength),
-                        },
-                        Line::More(hint) => {
-                            if hint.is_none() && buf.len() > MAX_INLINE_SIZE {
-                                return Err(ProtocolError::TooBigMbulkCount);
-                            }
-                            return Ok(Parsed::Incomplete { hint });
+        // Spans are u32 offsets (see `Args`). Looking at no more than 4 GiB
+        // of the buffer guarantees every completed bulk fits, without a
+        // check per argument; a bulk that cannot complete inside that window
+        // is rejected below.
+        let buf = &buf[..buf.len().min(MAX_SPAN_OFFSET)];
+        let (mut remaining, mut pos) = match self.state {
+            State::Bulks { remaining } => (remaining, self.pos),
+            _ => match self.multibulk_header(buf, limits)? {
+                Step::Go(count, next) => {
+                    self.spans.reserve(count.min(MAX_SPAN_PREALLOC));
+                    (count, next)
+                }
+                Step::Stop(parsed) => return Ok(parsed),
+            },
+        };
+        // Pre-auth and configured limits folded into one bound, so a
+        // well-formed header costs one comparison; anything above it takes
+        // the slow path, which works out which error applies.
+        let max_ok = if limits.authenticated {
+            limits.max_bulk_len
+        } else {
+            limits.max_bulk_len.min(UNAUTH_MAX_BULK_LEN as u64)
+        };
+        // Only set when the previous call stopped inside a payload; kept in
+        // a local so the loop does not touch `self` per argument.
+        let mut pending = self.bulk_len.take();
+        while remaining > 0 {
+            let len = match pending.take() {
+                Some(len) => len,
+                None => match fast_header(buf, pos, b'$') {
+                    Some((len, next)) if len <= max_ok => {
+                        pos = next;
+                        len as usize
+                    }
+                    _ => match self.bulk_header(buf, pos, limits)? {
+                        Step::Go(len, next) => {
+                            pos = next;
+                            len
+                        }
+                        Step::Stop(parsed) => {
+                            self.pos = pos;
+                            self.state = State::Bulks { remaining };
+                            return Ok(parsed);
                         }
                     },
-                };
-                if count > 0 && count as u64 > limits.max_multibulk_len {
-                    return Err(ProtocolError::InvalidMultibulkLength);
-                }
-                if count > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
-                    return Err(ProtocolError::UnauthenticatedMultibulkLength);
-                }
-                if count <= 0 {
-                    return Ok(Parsed::Empty { consumed: next });
-                }
-                let count =
-                    usize::try_from(count).map_err(|_| ProtocolError::InvalidMultibulkLength)?;
-                self.pos = next;
-                self.scan = next;
-                self.spans.reserve(count.min(MAX_SPAN_PREALLOC));
-                count
-            }
-        };
-
-        while remaining > 0 {
-            let len = match self.bulk_len {
-                Some(len) => len,
-                None => {
-                    let (len, next) = match fast_header(buf, self.pos, b'$') {
-                        Some(found) => found,
-                        None => match self.find_line_end(buf) {
-                            Line::End(cr) => {
-                                let first = buf[self.pos];
-                                if first != b'$' {
-                                    return Err(ProtocolError::ExpectedDollar(first));
-                                }
-                                match parse_i64(&buf[self.pos + 1..cr]) {
-                                    Some(n) => (n, cr + 2),
-                                    None => return Err(ProtocolError::InvalidBulkLength),
-                                }
-                            }
-                            Line::More(hint) => {
-                                if hint.is_none() && buf.len() - self.pos > MAX_INLINE_SIZE {
-                                    return Err(ProtocolError::TooBigBulkCount);
-                                }
-                                self.state = State::Bulks { remaining };
-                                return Ok(Parsed::Incomplete { hint });
-                            }
-                        },
-                    };
-                    if len < 0 || len as u64 > limits.max_bulk_len {
-                        return Err(ProtocolError::InvalidBulkLength);
-                    }
-                    if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
-                        return Err(ProtocolError::UnauthenticatedBulkLength);
-                    }
-                    // Every span offset must fit in u32 (see `Args`); the
-                    // payload's trailing CRLF is included so that `end + 2`
-                    // below cannot overflow either.
-                    let len = len as u64;
-                    if next as u64 + len + 2 > u64::from(u32::MAX) {
-                        return Err(ProtocolError::InvalidBulkLength);
-                    }
-                    self.pos = next;
-                    self.scan = next;
-                    len as usize
-                }
+                },
             };
-            let end = self.pos + len;
-            if buf.len() < end + 2 {
+            let end = pos.saturating_add(len);
+            let needed = end.saturating_add(2);
+            if needed > buf.len() {
+                if needed > MAX_SPAN_OFFSET {
+                    return Err(ProtocolError::InvalidBulkLength);
+                }
+                self.pos = pos;
                 self.bulk_len = Some(len);
                 self.state = State::Bulks { remaining };
-                return Ok(Parsed::Incomplete {
-                    hint: Some(end + 2),
-                });
+                return Ok(Parsed::Incomplete { hint: Some(needed) });
             }
             // The payload is followed by two bytes that should be CRLF;
             // like Redis, skip them unchecked.
-            self.spans.push((self.pos as u32, end as u32));
-            self.bulk_len = None;
-            self.pos = end + 2;
-            self.scan = self.pos;
+            self.spans.push((pos as u32, end as u32));
+            pos = needed;
             remaining -= 1;
         }
-        Ok(Parsed::Command { consumed: self.pos })
+        Ok(Parsed::Command { consumed: pos })
+    }
+
+    /// Parses the `*<n>` line at the start of `buf`.
+    #[inline]
+    fn multibulk_header(&mut self, buf: &[u8], limits: &Limits) -> Result<Step, ProtocolError> {
+        let (count, next) = match fast_header(buf, 0, b'*') {
+            Some((n, next)) => (n as i64, next),
+            None => match self.find_line_end(buf, 0) {
+                Line::End(cr) => match parse_i64(&buf[1..cr]) {
+                    Some(n) => (n, cr + 2),
+                    None => return Err(ProtocolError::InvalidMultibulkLength),
+                },
+                Line::More(hint) => {
+                    if hint.is_none() && buf.len() > MAX_INLINE_SIZE {
+                        return Err(ProtocolError::TooBigMbulkCount);
+                    }
+                    return Ok(Step::Stop(Parsed::Incomplete { hint }));
+                }
+            },
+        };
+        if count > 0 && count as u64 > limits.max_multibulk_len {
+            return Err(ProtocolError::InvalidMultibulkLength);
+        }
+        if count > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+        }
+        if count <= 0 {
+            return Ok(Step::Stop(Parsed::Empty { consumed: next }));
+        }
+        let count = usize::try_from(count).map_err(|_| ProtocolError::InvalidMultibulkLength)?;
+        Ok(Step::Go(count, next))
+    }
+
+    /// The general `$<len>` header path: incomplete lines, non-canonical
+    /// numbers, lengths over a limit, and every error. Kept out of line so
+    /// the per-argument fast path stays small.
+    #[cold]
+    #[inline(never)]
+    fn bulk_header(
+        &mut self,
+        buf: &[u8],
+        pos: usize,
+        limits: &Limits,
+    ) -> Result<Step, ProtocolError> {
+        let len = match self.find_line_end(buf, pos) {
+            Line::End(cr) => {
+                let first = buf[pos];
+                if first != b'$' {
+                    return Err(ProtocolError::ExpectedDollar(first));
+                }
+                match parse_i64(&buf[pos + 1..cr]) {
+                    Some(n) => (n, cr + 2),
+                    None => return Err(ProtocolError::InvalidBulkLength),
+                }
+            }
+            Line::More(hint) => {
+                if hint.is_none() && buf.len() - pos > MAX_INLINE_SIZE {
+                    return Err(ProtocolError::TooBigBulkCount);
+                }
+                return Ok(Step::Stop(Parsed::Incomplete { hint }));
+            }
+        };
+        let (len, next) = len;
+        if len < 0 || len as u64 > limits.max_bulk_len {
+            return Err(ProtocolError::InvalidBulkLength);
+        }
+        if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
+            return Err(ProtocolError::UnauthenticatedBulkLength);
+        }
+        // Anything that cannot end inside the 4 GiB span window never will.
+        match usize::try_from(len) {
+            Ok(len) if len < MAX_SPAN_OFFSET => Ok(Step::Go(len, next)),
+            _ => Err(ProtocolError::InvalidBulkLength),
+        }
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
@@ -499,31 +555,34 @@ impl Parser {
 /// overflow), `\r`, and one more byte. Anything else (including a header
 /// that is not fully buffered) returns `None` and goes through the general
 /// path, which implements the exact rules and error reporting; this only
-/// skips a `memchr` call per argument for well-formed input.
-#[inline]
-fn fast_header(buf: &[u8], pos: usize, prefix: u8) -> Option<(i64, usize)> {
+/// saves a `memchr` call and a second pass over the digits per argument for
+/// well-formed input.
+#[inline(always)]
+fn fast_header(buf: &[u8], pos: usize, prefix: u8) -> Option<(u64, usize)> {
     let line = buf.get(pos..)?;
-    if *line.first()? != prefix {
+    // Shortest header: prefix, one digit, CR, LF.
+    if line.len() < 4 || line[0] != prefix {
         return None;
     }
-    let mut n: i64 = 0;
-    let mut i = 1;
-    loop {
-        let d = line.get(i)?.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        if i > 18 {
-            return None;
-        }
-        n = n * 10 + i64::from(d);
-        i += 1;
-    }
-    let digits = i - 1;
-    if digits == 0 || digits > 18 || (line[1] == b'0' && digits > 1) {
+    let first = line[1].wrapping_sub(b'0');
+    if first > 9 {
         return None;
     }
-    if line[i] != b'\r' || line.len() < i + 2 {
+    let mut n = u64::from(first);
+    let mut i = 2;
+    if first != 0 {
+        let limit = line.len().min(19);
+        while i < limit {
+            let d = line[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            n = n * 10 + u64::from(d);
+            i += 1;
+        }
+    }
+    // `line[i]` must be the CR and `line[i + 1]` must exist.
+    if i + 1 >= line.len() || line[i] != b'\r' {
         return None;
     }
     Some((n, pos + i + 2))
@@ -604,7 +663,16 @@ pub fn split_inline(
                     }
                     b'"' => quote = Quote::Double,
                     b'\'' => quote = Quote::Single,
-                    _ => out.push(c),
+                    _ => {
+                        // Copy the whole run of ordinary bytes at once.
+                        let run = line[i..]
+                            .iter()
+                            .position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\''))
+                            .unwrap_or(line.len() - i);
+                        out.extend_from_slice(&line[i..i + run]);
+                        i += run;
+                        continue;
+                    }
                 },
                 Quote::Double => {
                     if c == b'\\' && at(i + 1) == b'x' {
@@ -636,7 +704,13 @@ pub fn split_inline(
                             break;
                         }
                         0 => return Err(ProtocolError::UnbalancedQuotes),
-                        _ => out.push(c),
+                        _ => {
+                            let run =
+                                memchr::memchr2(b'\\', b'"', &line[i..]).unwrap_or(line.len() - i);
+                            out.extend_from_slice(&line[i..i + run]);
+                            i += run;
+                            continue;
+                        }
                     }
                 }
                 Quote::Single => {

@@ -317,6 +317,15 @@ fn format_double_into(d: f64, out: &mut DoubleBuf) {
         out.extend(if d > 0.0 { b"inf" } else { b"-inf" });
         return;
     }
+    // Integral values below 1e17 have at most 17 digits, so %.17g prints
+    // them exactly, in fixed notation: the common case for scores and
+    // counters, and far cheaper than the general path. (`-0.0` is left to
+    // the general path, which keeps its sign.)
+    if d.fract() == 0.0 && d.abs() < 1e17 && d != 0.0 {
+        let mut tmp = [0u8; 20];
+        out.extend(crate::num::fmt_i64(d as i64, &mut tmp));
+        return;
+    }
     // Rust's exact-precision formatting yields the same correctly rounded
     // 17 significant digits as glibc's printf (round half to even on the
     // exact binary value); only the layout differs from %g, and the exponent

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::Arc;
 
 use flowkv_protocol::Proto;
@@ -32,8 +34,66 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     /// Set by QUIT (and by fatal errors): close once the pending replies are written.
     pub close_after_reply: bool,
-    pub no_evict: bool,
+    /// False until AUTH/HELLO AUTH succeeds when the default user needs a password
+    /// (`requirepass`).
+    pub authenticated: bool,
     pub shared: Arc<ClientShared>,
+}
+
+/// Client flags other threads read (CLIENT LIST `flags=`, TYPE filters), bits of
+/// [`ClientShared::flags`]. Each is set and cleared by the code that owns that state.
+pub mod flag {
+    /// A replica connected to us (`S`).
+    pub const REPLICA: u32 = 1 << 0;
+    /// A MONITOR client (`O`); set together with [`REPLICA`], as Redis does.
+    pub const MONITOR: u32 = 1 << 1;
+    /// The connection to our master (`M`).
+    pub const MASTER: u32 = 1 << 2;
+    /// Subscribed to at least one channel or pattern (`P`).
+    pub const PUBSUB: u32 = 1 << 3;
+    /// Inside MULTI (`x`).
+    pub const MULTI: u32 = 1 << 4;
+    /// Waiting in a blocking command (`b`).
+    pub const BLOCKED: u32 = 1 << 5;
+    /// A WATCHed key changed: EXEC will fail (`d`).
+    pub const DIRTY_CAS: u32 = 1 << 6;
+    /// A cluster replica connection that READONLY allowed to read (`r`).
+    pub const READONLY: u32 = 1 << 7;
+    /// CLIENT NO-EVICT ON: never evicted by `maxmemory-clients` (`e`).
+    pub const NO_EVICT: u32 = 1 << 8;
+
+    /// Flag letters in the order CLIENT LIST prints them.
+    pub(crate) const LETTERS: &[(u32, char)] = &[
+        (MASTER, 'M'),
+        (PUBSUB, 'P'),
+        (MULTI, 'x'),
+        (BLOCKED, 'b'),
+        (DIRTY_CAS, 'd'),
+        (READONLY, 'r'),
+        (NO_EVICT, 'e'),
+    ];
+}
+
+/// The class of a client, for CLIENT LIST TYPE / CLIENT KILL TYPE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientType {
+    Normal,
+    Replica,
+    Pubsub,
+    Master,
+}
+
+impl ClientType {
+    /// Parses a type name as CLIENT LIST/KILL accept it (`slave` is an alias of `replica`).
+    pub fn parse(name: &[u8]) -> Option<ClientType> {
+        match name.to_ascii_lowercase().as_slice() {
+            b"normal" => Some(ClientType::Normal),
+            b"replica" | b"slave" => Some(ClientType::Replica),
+            b"pubsub" => Some(ClientType::Pubsub),
+            b"master" => Some(ClientType::Master),
+            _ => None,
+        }
+    }
 }
 
 /// Client facts other threads read (CLIENT LIST/INFO/KILL).
@@ -53,6 +113,15 @@ pub struct ClientShared {
     /// Bytes waiting in the query buffer / output buffer (qbuf=, omem=).
     pub qbuf: AtomicUsize,
     pub obuf: AtomicUsize,
+    /// [`flag`] bits.
+    pub flags: AtomicU32,
+    /// Channels, patterns and shard channels subscribed to (sub=, psub=, ssub=); kept by
+    /// the pub/sub code.
+    pub sub: AtomicU32,
+    pub psub: AtomicU32,
+    pub ssub: AtomicU32,
+    /// Commands queued inside MULTI (multi=), -1 outside MULTI; kept by the MULTI code.
+    pub multi: AtomicI32,
     pub name: Mutex<Option<Vec<u8>>>,
     pub lib_name: Mutex<Option<Vec<u8>>>,
     pub lib_ver: Mutex<Option<Vec<u8>>>,
@@ -63,22 +132,103 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
+    /// A freshly connected client's view: RESP2, database 0, no name, no flags.
+    pub fn new(
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        fd: i32,
+        now_ms: u64,
+        worker: usize,
+    ) -> ClientShared {
+        ClientShared {
+            id,
+            addr,
+            laddr,
+            fd,
+            created_ms: now_ms,
+            last_ms: now_ms.into(),
+            db: 0.into(),
+            last_cmd: 0.into(),
+            resp: 2.into(),
+            qbuf: 0.into(),
+            obuf: 0.into(),
+            flags: 0.into(),
+            sub: 0.into(),
+            psub: 0.into(),
+            ssub: 0.into(),
+            multi: (-1).into(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            killed: false.into(),
+            worker,
+        }
+    }
+
     /// Milliseconds since the last command.
     pub fn idle_ms(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.last_ms.load(Relaxed))
     }
+
+    /// True if any bit of `f` (from [`flag`]) is set.
+    pub fn has_flag(&self, f: u32) -> bool {
+        self.flags.load(Relaxed) & f != 0
+    }
+
+    /// Sets or clears [`flag`] bits.
+    pub fn set_flag(&self, f: u32, on: bool) {
+        if on {
+            self.flags.fetch_or(f, Relaxed);
+        } else {
+            self.flags.fetch_and(!f, Relaxed);
+        }
+    }
+
+    /// The client's class. A MONITOR client is marked as a replica but counts as normal.
+    pub fn client_type(&self) -> ClientType {
+        let f = self.flags.load(Relaxed);
+        if f & flag::MASTER != 0 {
+            ClientType::Master
+        } else if f & flag::REPLICA != 0 && f & flag::MONITOR == 0 {
+            ClientType::Replica
+        } else if f & flag::PUBSUB != 0 {
+            ClientType::Pubsub
+        } else {
+            ClientType::Normal
+        }
+    }
+
+    /// The `flags=` letters of CLIENT LIST (`N` when none is set).
+    pub fn flag_letters(&self) -> String {
+        let f = self.flags.load(Relaxed);
+        let mut out = String::new();
+        if f & flag::REPLICA != 0 {
+            out.push(if f & flag::MONITOR != 0 { 'O' } else { 'S' });
+        }
+        for &(bit, letter) in flag::LETTERS {
+            if f & bit != 0 {
+                out.push(letter);
+            }
+        }
+        if out.is_empty() {
+            out.push('N');
+        }
+        out
+    }
 }
 
 impl Client {
-    /// A new client in RESP2 on database 0.
-    pub fn new(shared: Arc<ClientShared>) -> Client {
+    /// A new client in RESP2 on database 0; `authenticated` is false when the default user
+    /// needs a password.
+    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Client {
         Client {
             id: shared.id,
             db: 0,
             proto: Proto::Resp2,
             reply_mode: ReplyMode::On,
             close_after_reply: false,
-            no_evict: false,
+            authenticated,
             shared,
         }
     }

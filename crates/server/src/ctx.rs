@@ -21,6 +21,9 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// The command being run.
     pub cmd: &'static Command,
+    /// Changes this command made to the dataset, as Redis counts them in `server.dirty`
+    /// (write commands add to it; persistence and replication read the total).
+    pub dirty: u64,
 }
 
 impl<'a> Ctx<'a> {

@@ -118,12 +118,14 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         stats: ex.kstats,
         now_ms: unix_ms(),
         cmd,
+        dirty: 0,
     };
     let result = handler(&mut ctx, args);
     drop(ctx.locked.take());
     stat.calls.add(1);
     stat.usec.add(started.elapsed().as_micros() as u64);
     ex.wstats.commands.add(1);
+    ex.wstats.dirty.add(ctx.dirty);
     if let Err(e) = result {
         stat.failed.add(1);
         let text = e.to_string();

@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::client::{Client, ClientShared};
+use crate::commands::connection::requirepass;
 use crate::dispatch::{execute, Exec};
 use crate::server::{unix_ms, Server};
 
@@ -152,25 +153,14 @@ impl Worker {
             self.srv.connected.fetch_sub(1, Relaxed);
             return;
         }
-        let now = unix_ms();
-        let shared = Arc::new(ClientShared {
-            id: self.srv.clients.next_id(),
+        let shared = Arc::new(ClientShared::new(
+            self.srv.clients.next_id(),
             addr,
             laddr,
-            fd: raw_fd(&stream),
-            created_ms: now,
-            last_ms: now.into(),
-            db: 0.into(),
-            last_cmd: 0.into(),
-            resp: 2.into(),
-            qbuf: 0.into(),
-            obuf: 0.into(),
-            name: Default::default(),
-            lib_name: Default::default(),
-            lib_ver: Default::default(),
-            killed: false.into(),
-            worker: self.id,
-        });
+            raw_fd(&stream),
+            unix_ms(),
+            self.id,
+        ));
         self.srv.clients.add(shared.clone());
         entry.insert(Conn {
             stream,
@@ -180,7 +170,7 @@ impl Worker {
             parser: Parser::new(),
             out: Vec::new(),
             wpos: 0,
-            client: Client::new(shared),
+            client: Client::new(shared, requirepass(&self.srv).is_none()),
         });
     }
 
@@ -277,6 +267,8 @@ impl Worker {
                 match c.parser.parse(buf, &limits) {
                     Ok(Parsed::Command { consumed }) => {
                         let args = c.parser.args(buf);
+                        // CLIENT LIST shows the query buffer as the command saw it.
+                        c.client.shared.qbuf.store(c.end - c.start, Relaxed);
                         execute(&mut ex, &mut c.client, &mut c.out, args);
                         c.start += consumed;
                         if c.client.close_after_reply {

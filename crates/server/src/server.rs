@@ -52,6 +52,8 @@ pub struct WorkerStats {
     pub keyspace_hits: Counter,
     pub keyspace_misses: Counter,
     pub expired_keys: Counter,
+    /// Changes to the dataset (Redis's `dirty`: INFO rdb_changes_since_last_save).
+    pub dirty: Counter,
     /// Indexed like [`crate::commands::Table::flat`].
     pub cmd: Box<[CmdStat]>,
 }
@@ -65,6 +67,7 @@ impl WorkerStats {
             keyspace_hits: Counter::default(),
             keyspace_misses: Counter::default(),
             expired_keys: Counter::default(),
+            dirty: Counter::default(),
             cmd: (0..table().flat.len())
                 .map(|_| CmdStat::default())
                 .collect(),
@@ -236,6 +239,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
             loop {
                 let hz = srv.config.hot.hz.load(Relaxed).clamp(1, 500);
                 std::thread::sleep(std::time::Duration::from_millis(1000 / hz));
+                crate::info::sample(&srv);
                 if srv.active_expire.load(Relaxed) {
                     let n = srv.keyspace.num_shards();
                     let now = unix_ms();

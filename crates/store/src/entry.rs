@@ -149,6 +149,14 @@ impl Entry {
         self.meta & LRU_MASK
     }
 
+    /// The LFU access counter (OBJECT FREQ): under an LFU `maxmemory-policy` the access bits
+    /// use Redis's LFU layout, minutes of the last decrement in the top 16 bits and a
+    /// logarithmic counter in the low 8.
+    #[inline]
+    pub fn lfu_counter(&self) -> u8 {
+        (self.meta & 0xFF) as u8
+    }
+
     /// Records an access for LRU/LFU eviction and OBJECT IDLETIME.
     #[inline]
     pub fn set_lru(&mut self, lru: u32) {
@@ -242,7 +250,24 @@ impl Entry {
         self.data.len() + self.value.heap_bytes()
     }
 
-    /// A copy of this entry under another key (COPY, RENAME keep the value and TTL).
+    /// This entry under another key (RENAME): the value moves, the TTL and LRU bits are kept.
+    /// Only the small key/TTL/inline-string allocation is rebuilt, so renaming a large
+    /// collection costs O(1).
+    pub fn renamed(self, key: &[u8]) -> Entry {
+        let tail = match &self.value {
+            Value::InlineStr => self.string().unwrap_or_default(),
+            _ => &[],
+        };
+        let data = build(self.expire_at(), key, tail);
+        Entry {
+            data,
+            value: self.value,
+            key_len: key.len() as u32,
+            meta: self.meta,
+        }
+    }
+
+    /// A copy of this entry under another key (COPY keeps the value and TTL).
     pub fn clone_as(&self, key: &[u8]) -> Entry {
         let tail = match &self.value {
             Value::InlineStr => self.string().unwrap_or_default(),
@@ -319,5 +344,21 @@ mod tests {
         assert_eq!(e.encoding(), "int");
         let e = Entry::new_string(b"k", b"0123", None, 0);
         assert_eq!(e.encoding(), "embstr");
+    }
+
+    #[test]
+    fn renamed_moves_value_and_keeps_ttl() {
+        let e = Entry::new_string(b"a", b"hello", Some(77), 3);
+        let r = e.renamed(b"bb");
+        assert_eq!(r.key(), b"bb");
+        assert_eq!(r.string(), Some(&b"hello"[..]));
+        assert_eq!((r.expire_at(), r.lru()), (Some(77), 3));
+        let mut e = Entry::new_string(b"a", b"x", None, 0);
+        e.string_mut().unwrap().push(b'y');
+        let r = e.renamed(b"c");
+        assert_eq!(
+            (r.key(), r.string(), r.expire_at()),
+            (&b"c"[..], Some(&b"xy"[..]), None)
+        );
     }
 }

@@ -5,6 +5,12 @@
 //! a one-shard operation and SWAPDB a per-shard swap. A command locks only the shards of its
 //! keys, in ascending index order, which rules out deadlocks between multi-key commands; the
 //! whole-keyspace commands (FLUSHALL, KEYS, SCAN, DBSIZE…) lock every shard in the same order.
+//!
+//! Expiry is lazy on access plus an active sweep ([`Keyspace::sweep_expired`]). A key whose
+//! TTL has passed is invisible to every [`Keys`] method from that moment on, whether or not it
+//! has been physically deleted yet.
+
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -22,6 +28,78 @@ pub struct Db {
     /// Where the active expiry sweep continues in `dict`.
     sweep_cursor: u64,
 }
+
+impl Db {
+    /// Removes `key` (hash `h`) and keeps the TTL count right.
+    fn take(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
+        let old = self.dict.remove(h, key)?;
+        if old.expire_at().is_some() {
+            self.expires -= 1;
+        }
+        Some(old)
+    }
+
+    /// Deletes `key` if it is present and expired. Returns whether it did.
+    fn reclaim(&mut self, h: u64, key: &[u8], now_ms: u64) -> bool {
+        if self.dict.get(h, key).is_some_and(|e| e.is_expired(now_ms)) {
+            self.take(h, key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One chunk of the active expiry sweep: scans up to `max_buckets` buckets from the saved
+    /// cursor and deletes the expired keys found there. `keys` is scratch space.
+    fn sweep_chunk(&mut self, now_ms: u64, max_buckets: usize, keys: &mut Vec<Box<[u8]>>) -> Sweep {
+        let mut sweep = Sweep::default();
+        let mut cursor = self.sweep_cursor;
+        for _ in 0..max_buckets {
+            cursor = self.dict.scan(cursor, |e| match e.expire_at() {
+                Some(at) => {
+                    sweep.with_ttl += 1;
+                    if at <= now_ms {
+                        keys.push(e.key().into());
+                    }
+                }
+                None => {}
+            });
+            if cursor == 0 {
+                sweep.wrapped = true;
+                break;
+            }
+        }
+        self.sweep_cursor = cursor;
+        for key in keys.drain(..) {
+            if self.take(hash_bytes(&key), &key).is_some() {
+                sweep.removed += 1;
+            }
+        }
+        sweep
+    }
+}
+
+/// What one sweep chunk saw.
+#[derive(Default)]
+struct Sweep {
+    /// Keys with a TTL looked at.
+    with_ttl: u64,
+    /// Expired keys deleted.
+    removed: u64,
+    /// The sweep went through the whole table and starts over next time.
+    wrapped: bool,
+}
+
+/// Chunks the active sweep may do per database and call (each takes the shard lock anew).
+const SWEEP_MAX_CHUNKS: usize = 16;
+/// Keys with a TTL the sweep wants to look at per call before it judges how stale the
+/// database is (Redis samples 20 per loop).
+const SWEEP_MIN_SAMPLE: u64 = 20;
+/// The sweep goes on while more than 1 in this many of the TTL keys it saw had expired
+/// (Redis accepts 10% stale keys).
+const SWEEP_STALE_RATIO: u64 = 10;
+/// Time one sweep call may take over all databases of its shard.
+const SWEEP_TIME_LIMIT: Duration = Duration::from_millis(2);
 
 /// A shard: its slice of every database, guarded by one mutex.
 pub struct Shard {
@@ -130,33 +208,34 @@ impl Keyspace {
         }
     }
 
-    /// One step of the active expiry cycle for one shard: looks at up to `max_buckets` buckets
-    /// of each database from where the last step stopped and deletes expired keys there.
-    /// Returns how many keys were deleted. Locks only that shard, briefly.
+    /// One step of the active expiry cycle for one shard. For each database holding keys with
+    /// a TTL it sweeps `max_buckets` buckets from where the last step stopped, and keeps going
+    /// (up to [`SWEEP_MAX_CHUNKS`] chunks) while it has seen too few keys with a TTL to judge
+    /// or more than 10% of them had expired, as Redis's adaptive cycle does. It holds the
+    /// shard lock one chunk at a time and stops after [`SWEEP_TIME_LIMIT`], so commands never
+    /// wait long. Returns how many keys were deleted.
     pub fn sweep_expired(&self, shard: usize, now_ms: u64, max_buckets: usize) -> u64 {
-        let mut guard = self.shards[shard].lock();
+        let started = Instant::now();
         let mut removed = 0;
-        let mut found: Vec<Box<[u8]>> = Vec::new();
-        for db in guard.dbs.iter_mut() {
-            if db.expires == 0 {
-                continue;
-            }
-            let mut cursor = db.sweep_cursor;
-            for _ in 0..max_buckets {
-                cursor = db.dict.scan(cursor, |e| {
-                    if e.is_expired(now_ms) {
-                        found.push(e.key().into());
+        let mut scratch = Vec::new();
+        for db in 0..self.num_dbs {
+            let (mut with_ttl, mut expired) = (0, 0);
+            for _ in 0..SWEEP_MAX_CHUNKS {
+                let sweep = {
+                    let mut guard = self.shards[shard].lock();
+                    let d = &mut guard.dbs[db];
+                    if d.expires == 0 {
+                        break;
                     }
-                });
-                if cursor == 0 {
+                    d.sweep_chunk(now_ms, max_buckets, &mut scratch)
+                };
+                with_ttl += sweep.with_ttl;
+                expired += sweep.removed;
+                removed += sweep.removed;
+                let few_stale =
+                    with_ttl >= SWEEP_MIN_SAMPLE && expired * SWEEP_STALE_RATIO <= with_ttl;
+                if sweep.wrapped || few_stale || started.elapsed() >= SWEEP_TIME_LIMIT {
                     break;
-                }
-            }
-            db.sweep_cursor = cursor;
-            for key in found.drain(..) {
-                if db.dict.remove(hash_bytes(&key), &key).is_some() {
-                    db.expires -= 1;
-                    removed += 1;
                 }
             }
         }
@@ -193,6 +272,7 @@ impl<'a> Locked<'a> {
             now_ms,
             lru: lru_clock(now_ms),
             stats,
+            stale: Vec::new(),
         }
     }
 }
@@ -216,6 +296,12 @@ pub fn idle_seconds(entry_lru: u32, now_ms: u64) -> u64 {
 /// The keys of one database as a command sees them: expired keys are invisible (and deleted
 /// on access), reads count keyspace hits and misses, accesses refresh the LRU clock.
 ///
+/// Every lookup costs one table probe. A lookup that hands out a reference cannot also delete
+/// through the same table (the borrow checker cannot see that the two paths are exclusive),
+/// so an expired key found by [`Keys::read`], [`Keys::peek`] or [`Keys::write`] is reported
+/// absent at once and deleted when this view is dropped, i.e. still within the command. Every
+/// other method deletes or replaces an expired key on the spot.
+///
 /// Every key passed in must belong to a locked shard; touching another is a bug in the
 /// command table's key specs and panics.
 pub struct Keys<'l, 'a> {
@@ -224,6 +310,18 @@ pub struct Keys<'l, 'a> {
     now_ms: u64,
     lru: u32,
     stats: &'l mut KeyStats,
+    /// Expired keys seen by reference-returning lookups: (database, hash, key), deleted on drop.
+    stale: Vec<(usize, u64, Box<[u8]>)>,
+}
+
+impl Drop for Keys<'_, '_> {
+    fn drop(&mut self) {
+        for (db, h, key) in std::mem::take(&mut self.stale) {
+            if db_of(self.locked, db, h).reclaim(h, &key, self.now_ms) {
+                self.stats.expired_keys += 1;
+            }
+        }
+    }
 }
 
 impl Keys<'_, '_> {
@@ -243,52 +341,66 @@ impl Keys<'_, '_> {
         db_of(self.locked, self.db, h)
     }
 
-    /// Deletes `key` if its TTL has passed. Returns the key's hash.
+    /// Looks a key up for reading: counts a hit or miss and refreshes its LRU clock.
     #[inline]
-    fn expire_if_needed(&mut self, key: &[u8]) -> u64 {
-        let h = hash_bytes(key);
-        let now = self.now_ms;
-        let db = self.db_for(h);
-        if db.dict.get(h, key).is_some_and(|e| e.is_expired(now)) {
-            db.dict.remove(h, key);
-            db.expires -= 1;
-            self.stats.expired_keys += 1;
-        }
-        h
+    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.probe(key, true, true).map(|e| &*e)
     }
 
-    /// Looks a key up for reading: counts a hit or miss and refreshes its LRU clock.
-    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
-        let h = self.expire_if_needed(key);
-        let lru = self.lru;
-        let stats = &mut *self.stats;
-        match db_of(self.locked, self.db, h).dict.get_mut(h, key) {
-            Some(e) => {
-                e.set_lru(lru);
-                stats.keyspace_hits += 1;
-                Some(&*e)
-            }
-            None => {
-                stats.keyspace_misses += 1;
+    /// Looks a key up for reading without refreshing its LRU clock, but counting a hit or
+    /// miss (Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT…).
+    pub fn read_no_touch(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.probe(key, false, true).map(|e| &*e)
+    }
+
+    /// Looks a key up without touching its LRU clock or the hit/miss counters (checks inside
+    /// other commands, DEBUG).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.probe(key, false, false).map(|e| &*e)
+    }
+
+    /// Looks a key up for modification and refreshes its LRU clock. Like Redis's write
+    /// lookups it counts no hit or miss.
+    #[inline]
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.probe(key, true, false)
+    }
+
+    /// The one table probe behind every lookup: `touch` refreshes the LRU clock, `count`
+    /// counts a keyspace hit or miss. An expired key is reported absent and queued for
+    /// deletion on drop (see the type's docs).
+    #[inline]
+    fn probe(&mut self, key: &[u8], touch: bool, count: bool) -> Option<&mut Entry> {
+        let h = hash_bytes(key);
+        let Keys {
+            locked,
+            db,
+            now_ms,
+            lru,
+            stats,
+            stale,
+        } = self;
+        let found = match db_of(locked, *db, h).dict.get_mut(h, key) {
+            Some(e) if e.is_expired(*now_ms) => {
+                stale.push((*db, h, key.into()));
                 None
             }
+            Some(e) => {
+                if touch {
+                    e.set_lru(*lru);
+                }
+                Some(e)
+            }
+            None => None,
+        };
+        if count {
+            if found.is_some() {
+                stats.keyspace_hits += 1;
+            } else {
+                stats.keyspace_misses += 1;
+            }
         }
-    }
-
-    /// Looks a key up without touching its LRU clock or the hit/miss counters (TYPE, TTL,
-    /// OBJECT, EXISTS-like checks inside other commands).
-    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        let h = self.expire_if_needed(key);
-        self.db_for(h).dict.get(h, key)
-    }
-
-    /// Looks a key up for modification and refreshes its LRU clock.
-    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let h = self.expire_if_needed(key);
-        let lru = self.lru;
-        let e = self.db_for(h).dict.get_mut(h, key)?;
-        e.set_lru(lru);
-        Some(e)
+        found
     }
 
     /// True if the key exists (and is not expired).
@@ -301,10 +413,22 @@ impl Keys<'_, '_> {
         self.peek(key).map(Entry::kind)
     }
 
+    /// Counts a key that was found expired and deleted outside [`Drop`].
+    #[inline]
+    fn expired_live(&mut self, old: Option<Entry>) -> Option<Entry> {
+        match old {
+            Some(o) if o.is_expired(self.now_ms) => {
+                self.stats.expired_keys += 1;
+                None
+            }
+            old => old,
+        }
+    }
+
     /// Inserts or replaces a whole entry. Returns the previous live entry.
     pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
         entry.set_lru(self.lru);
-        let h = self.expire_if_needed(entry.key());
+        let h = hash_bytes(entry.key());
         let has_ttl = entry.expire_at().is_some();
         let db = self.db_for(h);
         let old = db.dict.insert(h, entry);
@@ -314,24 +438,42 @@ impl Keys<'_, '_> {
         if has_ttl {
             db.expires += 1;
         }
-        old
+        self.expired_live(old)
     }
 
     /// Sets a string value: a new key, or an overwrite that keeps the TTL if `expire` is
-    /// `Keep`. The fast path of SET: one hash, and an in-place copy when the size is unchanged.
+    /// `Keep`. The fast path of SET: one hash, one probe, and an in-place copy when the size
+    /// is unchanged. Overwriting an expired key counts as its expiry and keeps no TTL.
     pub fn set_string(&mut self, key: &[u8], val: &[u8], expire: Expire) {
-        let h = self.expire_if_needed(key);
-        let lru = self.lru;
-        let db = self.db_for(h);
+        let h = hash_bytes(key);
+        let (now, lru) = (self.now_ms, self.lru);
+        let Keys {
+            locked, db, stats, ..
+        } = self;
+        let db = db_of(locked, *db, h);
         if let Some(e) = db.dict.get_mut(h, key) {
+            let expire = if e.is_expired(now) {
+                stats.expired_keys += 1;
+                match expire {
+                    Expire::Keep => Expire::Clear,
+                    other => other,
+                }
+            } else {
+                expire
+            };
             e.set_string(val);
             e.set_lru(lru);
-            if let Expire::At(at) = expire {
-                if e.set_expire_at(Some(at)) {
+            let changed = match expire {
+                Expire::At(at) => e.set_expire_at(Some(at)),
+                Expire::Clear => e.set_expire_at(None),
+                Expire::Keep => false,
+            };
+            if changed {
+                if e.expire_at().is_some() {
                     db.expires += 1;
+                } else {
+                    db.expires -= 1;
                 }
-            } else if expire == Expire::Clear && e.set_expire_at(None) {
-                db.expires -= 1;
             }
             return;
         }
@@ -345,32 +487,41 @@ impl Keys<'_, '_> {
         db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
     }
 
-    /// Deletes a key. Returns the removed live entry.
+    /// Deletes a key. Returns the removed live entry (an expired one is deleted and counted
+    /// as expired, and `None` is returned).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let h = self.expire_if_needed(key);
-        let db = self.db_for(h);
-        let old = db.dict.remove(h, key)?;
-        if old.expire_at().is_some() {
-            db.expires -= 1;
-        }
-        Some(old)
+        let h = hash_bytes(key);
+        let old = self.db_for(h).take(h, key);
+        self.expired_live(old)
     }
 
     /// Sets or clears a key's TTL. Returns false if the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> bool {
-        let h = self.expire_if_needed(key);
+        let h = hash_bytes(key);
+        let now = self.now_ms;
         let db = self.db_for(h);
-        let Some(e) = db.dict.get_mut(h, key) else {
-            return false;
+        let changed = match db.dict.get_mut(h, key) {
+            None => return false,
+            Some(e) if e.is_expired(now) => None,
+            Some(e) => Some(e.set_expire_at(at)),
         };
-        if e.set_expire_at(at) {
-            if at.is_some() {
-                db.expires += 1;
-            } else {
-                db.expires -= 1;
+        match changed {
+            None => {
+                db.take(h, key);
+                self.stats.expired_keys += 1;
+                false
+            }
+            Some(changed) => {
+                if changed {
+                    if at.is_some() {
+                        db.expires += 1;
+                    } else {
+                        db.expires -= 1;
+                    }
+                }
+                true
             }
         }
-        true
     }
 
     /// Moves a key to database `to` (MOVE). Same shard, so no other lock is needed. Returns
@@ -408,11 +559,24 @@ impl Keys<'_, '_> {
         self.len() == 0
     }
 
+    /// Every live key of this database (KEYS; needs every shard locked). Expired keys are
+    /// skipped, not deleted, as Redis's KEYS does.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
+        debug_assert!(self.locked.all);
+        let (now, db) = (self.now_ms, self.db);
+        self.locked
+            .guards
+            .iter()
+            .flat_map(move |(_, g)| g.dbs[db].dict.iter())
+            .filter(move |e| !e.is_expired(now))
+    }
+
     /// Deletes every key of this database (needs every shard locked). Returns the old
     /// contents so the caller can drop them outside the lock (FLUSHDB ASYNC) or here.
     pub fn flush(&mut self) -> Vec<Dict<Entry>> {
         debug_assert!(self.locked.all);
         let db = self.db;
+        self.stale.clear();
         self.locked
             .guards
             .iter_mut()
@@ -436,7 +600,8 @@ impl Keys<'_, '_> {
     /// One step of SCAN over this database (needs every shard locked). The cursor packs the
     /// shard index in its low bits and the dict's own reverse-binary cursor above them, so
     /// Redis's guarantee carries over: every key present for the whole scan is returned.
-    /// Calls `f` for live keys; returns the next cursor (0 when done).
+    /// Calls `f` for live keys; expired keys met on the way are deleted (on drop), as Redis's
+    /// SCAN does. Returns the next cursor (0 when done).
     pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Entry)) -> u64 {
         debug_assert!(self.locked.all);
         let nshards = self.locked.guards.len() as u64;
@@ -448,18 +613,17 @@ impl Keys<'_, '_> {
         let mut visited = 0usize;
         let max_buckets = count.saturating_mul(10).max(10);
         let mut buckets = 0usize;
+        let Keys { locked, stale, .. } = self;
         loop {
-            let d = &self.locked.guards[shard as usize].1.dbs[db].dict;
-            if !d.is_empty() {
-                inner = d.scan(inner, |e| {
-                    visited += 1;
-                    if !e.is_expired(now) {
-                        f(e);
-                    }
-                });
-            } else {
-                inner = 0;
-            }
+            let d = &locked.guards[shard as usize].1.dbs[db].dict;
+            inner = d.scan(inner, |e| {
+                visited += 1;
+                if e.is_expired(now) {
+                    stale.push((db, hash_bytes(e.key()), e.key().into()));
+                } else {
+                    f(e);
+                }
+            });
             buckets += 1;
             if inner == 0 {
                 shard += 1;
@@ -472,7 +636,6 @@ impl Keys<'_, '_> {
             }
         }
     }
-
     /// A random live key (RANDOMKEY), or `None` if the database is empty. Needs every shard
     /// locked. Picks a shard weighted by size, then a random entry of it.
     pub fn random_key(&mut self, rng: &mut impl rand::Rng) -> Option<Vec<u8>> {
@@ -632,5 +795,132 @@ mod tests {
         assert!(!k.contains(b"x"));
         k.swap_with(2);
         assert_eq!(k.peek(b"x").and_then(Entry::expire_at), Some(99));
+    }
+
+    #[test]
+    fn expired_keys_are_invisible_and_reclaimed_on_drop() {
+        let ks = Keyspace::new(1, 1);
+        let mut stats = KeyStats::default();
+        {
+            let mut l = ks.lock_all();
+            let mut k = l.db(0, 0, &mut stats);
+            for key in [&b"a"[..], b"b", b"c", b"d", b"e"] {
+                k.set_string(key, b"v", Expire::At(10));
+            }
+        }
+        let mut l = ks.lock_all();
+        {
+            let mut k = l.db(0, 10, &mut stats);
+            assert!(k.read(b"a").is_none());
+            assert!(k.write(b"b").is_none());
+            assert!(!k.contains(b"c"));
+            assert_eq!(
+                k.len(),
+                5,
+                "physically deleted only when the view is dropped"
+            );
+            assert!(
+                k.remove(b"d").is_none(),
+                "an expired key is not returned as removed"
+            );
+            assert!(!k.set_expire(b"e", None));
+            assert_eq!(k.len(), 3);
+        }
+        assert_eq!(stats.expired_keys, 5);
+        assert_eq!(stats.keyspace_misses, 1);
+        assert_eq!(l.db(0, 10, &mut stats).len(), 0);
+        drop(l);
+        assert_eq!(ks.db_sizes()[0], (0, 0));
+    }
+
+    #[test]
+    fn overwriting_an_expired_key_starts_fresh() {
+        let ks = Keyspace::new(1, 1);
+        let mut stats = KeyStats::default();
+        let mut l = ks.lock_all();
+        let mut k = l.db(0, 100, &mut stats);
+        k.set_string(b"s", b"old", Expire::At(50));
+        k.set_string(b"s", b"new", Expire::Keep);
+        assert_eq!(
+            k.peek(b"s").and_then(Entry::expire_at),
+            None,
+            "no TTL revived"
+        );
+        assert_eq!(k.read(b"s").and_then(Entry::string), Some(&b"new"[..]));
+        k.insert(Entry::new_string(b"i", b"1", Some(60), 0));
+        assert!(k.insert(Entry::new_string(b"i", b"2", None, 0)).is_none());
+        drop(k);
+        assert_eq!(stats.expired_keys, 2);
+        drop(l);
+        assert_eq!(ks.db_sizes()[0], (2, 0));
+    }
+
+    #[test]
+    fn lookups_count_hits_misses_and_touch_as_asked() {
+        let ks = Keyspace::new(1, 1);
+        let mut stats = KeyStats::default();
+        let mut l = ks.lock_all();
+        let mut k = l.db(0, 5_000, &mut stats);
+        k.set_string(b"x", b"1", Expire::Clear);
+        let mut k = l.db(0, 9_000, &mut stats);
+        assert!(k.read_no_touch(b"x").is_some());
+        assert!(k.read_no_touch(b"y").is_none());
+        assert!(k.peek(b"x").is_some());
+        assert_eq!(k.peek(b"x").map(Entry::lru), Some(lru_clock(5_000)));
+        assert!(k.read(b"x").is_some());
+        assert_eq!(k.peek(b"x").map(Entry::lru), Some(lru_clock(9_000)));
+        drop(k);
+        assert_eq!((stats.keyspace_hits, stats.keyspace_misses), (2, 1));
+    }
+
+    #[test]
+    fn sweep_finds_few_ttl_keys_among_many() {
+        let ks = Keyspace::new(1, 1);
+        let mut stats = KeyStats::default();
+        {
+            let mut l = ks.lock_all();
+            let mut k = l.db(0, 0, &mut stats);
+            for i in 0..20_000 {
+                let at = if i % 1000 == 0 {
+                    Expire::At(5)
+                } else {
+                    Expire::Clear
+                };
+                k.set_string(format!("k{i}").as_bytes(), b"v", at);
+            }
+        }
+        // Small chunks: the sweep must keep going past chunks without TTL keys.
+        let mut removed = 0;
+        for _ in 0..30 {
+            removed += ks.sweep_expired(0, 10, 100);
+        }
+        assert_eq!(removed, 20);
+        assert_eq!(ks.db_sizes()[0], (19_980, 0));
+    }
+
+    #[test]
+    fn scan_skips_and_reclaims_expired_keys() {
+        let ks = Keyspace::new(1, 2);
+        let mut stats = KeyStats::default();
+        let mut l = ks.lock_all();
+        let mut k = l.db(0, 0, &mut stats);
+        for i in 0..50 {
+            let at = if i < 10 { Expire::At(1) } else { Expire::Clear };
+            k.set_string(format!("k{i}").as_bytes(), b"v", at);
+        }
+        drop(k);
+        let mut k = l.db(0, 2, &mut stats);
+        let mut seen = 0;
+        let mut cursor = 0;
+        loop {
+            cursor = k.scan(cursor, 1000, |_| seen += 1);
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen, 40);
+        drop(k);
+        assert_eq!(l.db(0, 2, &mut stats).len(), 40);
+        assert_eq!(l.db(0, 2, &mut stats).iter().count(), 40);
     }
 }

@@ -1,31 +1,95 @@
-//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, CONFIG, INFO…
+//! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME, LASTSAVE, SHUTDOWN.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::OnceLock;
 
 use flowkv_protocol::Args;
+use flowkv_store::dict::Dict;
+use flowkv_store::Entry;
 
-use crate::command::{flags::*, Command, Group};
+use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
-use crate::error::CmdResult;
+use crate::error::{CmdError, CmdResult};
+use crate::info;
+use crate::server::unix_us;
 
 pub static COMMANDS: &[Command] = &[
+    Command::new("info", -1, Group::Server)
+        .flags(LOADING | STALE)
+        .acl(acl::DANGEROUS)
+        .handler(info_cmd)
+        .doc(
+            "Returns information and statistics about the server.",
+            "1.0.0",
+            "O(1)",
+        ),
     Command::new("dbsize", 1, Group::Server)
         .flags(READONLY | FAST | ALL_SHARDS)
-        .acl(crate::command::acl::KEYSPACE)
+        .acl(acl::KEYSPACE)
         .handler(dbsize)
         .doc(
             "Returns the number of keys in the database.",
             "1.0.0",
             "O(1)",
         ),
+    Command::new("flushdb", -1, Group::Server)
+        .flags(WRITE | ALL_SHARDS)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .handler(flushdb)
+        .doc(
+            "Removes all keys from the current database.",
+            "1.0.0",
+            "O(N) where N is the number of keys in the selected database",
+        ),
     Command::new("flushall", -1, Group::Server)
         .flags(WRITE | ALL_SHARDS)
-        .acl(crate::command::acl::KEYSPACE | crate::command::acl::DANGEROUS)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
         .handler(flushall)
         .doc(
             "Removes all keys from all databases.",
             "1.0.0",
             "O(N) where N is the total number of keys in all databases",
         ),
+    Command::new("swapdb", 3, Group::Server)
+        .flags(WRITE | FAST | ALL_SHARDS)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .handler(swapdb)
+        .doc(
+            "Swaps two Redis databases.",
+            "4.0.0",
+            "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        ),
+    Command::new("time", 1, Group::Server)
+        .flags(LOADING | STALE | FAST)
+        .handler(time)
+        .doc("Returns the server time.", "2.6.0", "O(1)"),
+    Command::new("lastsave", 1, Group::Server)
+        .flags(LOADING | STALE | FAST)
+        .acl(acl::ADMIN | acl::DANGEROUS)
+        .handler(lastsave)
+        .doc(
+            "Returns the Unix timestamp of the last successful save to disk.",
+            "1.0.0",
+            "O(1)",
+        ),
+    Command::new("shutdown", -1, Group::Server)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY)
+        .handler(shutdown)
+        .doc(
+            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            "1.0.0",
+            "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        ),
 ];
+
+/// INFO [section ...]: a text report, verbatim "txt" in RESP3.
+fn info_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let sel = info::Selection::parse(args.iter().skip(1));
+    let text = info::render(ctx.srv, &sel);
+    ctx.out.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
 
 fn dbsize(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let n = ctx.keys().len();
@@ -33,13 +97,187 @@ fn dbsize(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn flushall(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+/// FLUSHDB / FLUSHALL's optional ASYNC|SYNC: true for asynchronous freeing. Without it,
+/// `lazyfree-lazy-user-flush` decides.
+fn flush_async(ctx: &Ctx<'_>, args: Args<'_>) -> Result<bool, CmdError> {
+    match args.len() {
+        1 => Ok(ctx.srv.config.get_bool("lazyfree-lazy-user-flush")),
+        2 if args.get(1).eq_ignore_ascii_case(b"async") => Ok(true),
+        2 if args.get(1).eq_ignore_ascii_case(b"sync") => Ok(false),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+/// FLUSHDB [ASYNC|SYNC]: empties the selected database.
+fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let lazy = flush_async(ctx, args)?;
+    let old = ctx.keys().flush();
+    release(ctx, old, lazy);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FLUSHALL [ASYNC|SYNC]: empties every database.
+fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let lazy = flush_async(ctx, args)?;
     let ndbs = ctx.srv.keyspace.num_dbs();
     let now = ctx.now_ms;
     let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
+    let mut old = Vec::new();
     for db in 0..ndbs {
-        drop(locked.db(db, now, ctx.stats).flush());
+        old.extend(locked.db(db, now, ctx.stats).flush());
+    }
+    release(ctx, old, lazy);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Frees flushed databases after unlocking the shards: here (SYNC) or on the lazy-free
+/// thread (ASYNC), so other clients never wait for the deallocation.
+fn release(ctx: &mut Ctx<'_>, old: Vec<Dict<Entry>>, lazy: bool) {
+    drop(ctx.locked.take());
+    if lazy {
+        free_async(old);
+    }
+}
+
+/// Objects (keys) handed to the lazy-free thread and not yet freed (INFO
+/// lazyfree_pending_objects), and those it has freed (lazyfreed_objects).
+static LAZYFREE_PENDING: AtomicU64 = AtomicU64::new(0);
+static LAZYFREED: AtomicU64 = AtomicU64::new(0);
+
+/// (pending, freed) lazy-free counts for INFO memory.
+pub fn lazyfree_counts() -> (u64, u64) {
+    (LAZYFREE_PENDING.load(Relaxed), LAZYFREED.load(Relaxed))
+}
+
+/// The lazy-free thread's queue, started on first use; `None` if it could not start.
+fn lazyfree_queue() -> Option<&'static Sender<Vec<Dict<Entry>>>> {
+    static QUEUE: OnceLock<Option<Sender<Vec<Dict<Entry>>>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Vec<Dict<Entry>>>();
+            std::thread::Builder::new()
+                .name("flowkv-lazyfree".into())
+                .spawn(move || {
+                    for dicts in rx {
+                        let n = keys_in(&dicts);
+                        drop(dicts);
+                        LAZYFREE_PENDING.fetch_sub(n, Relaxed);
+                        LAZYFREED.fetch_add(n, Relaxed);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+fn keys_in(dicts: &[Dict<Entry>]) -> u64 {
+    dicts.iter().map(|d| d.len() as u64).sum()
+}
+
+/// Hands flushed databases to the lazy-free thread (or frees them here if it is missing).
+fn free_async(dicts: Vec<Dict<Entry>>) {
+    let n = keys_in(&dicts);
+    if n == 0 {
+        return;
+    }
+    LAZYFREE_PENDING.fetch_add(n, Relaxed);
+    let unsent = match lazyfree_queue() {
+        Some(tx) => tx.send(dicts).err().map(|e| e.0),
+        None => Some(dicts),
+    };
+    if let Some(dicts) = unsent {
+        drop(dicts);
+        LAZYFREE_PENDING.fetch_sub(n, Relaxed);
+        LAZYFREED.fetch_add(n, Relaxed);
+    }
+}
+
+/// SWAPDB index1 index2: clients of one database see the other's keys from now on.
+fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let first = db_index(args.get(1), "ERR invalid first DB index")?;
+    let second = db_index(args.get(2), "ERR invalid second DB index")?;
+    let ndbs = ctx.srv.keyspace.num_dbs() as i64;
+    if !(0..ndbs).contains(&first) || !(0..ndbs).contains(&second) {
+        return Err(CmdError::msg("ERR DB index is out of range"));
+    }
+    if first != second {
+        let now = ctx.now_ms;
+        let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
+        locked
+            .db(first as usize, now, ctx.stats)
+            .swap_with(second as usize);
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// A database index argument: an integer in C int range, or `err`.
+fn db_index(arg: &[u8], err: &'static str) -> Result<i64, CmdError> {
+    flowkv_store::num::parse_i64(arg)
+        .filter(|n| i32::try_from(*n).is_ok())
+        .ok_or(CmdError::msg(err))
+}
+
+/// TIME: [unix seconds, microseconds], both as bulk strings.
+fn time(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let us = unix_us();
+    ctx.out.array(2);
+    ctx.out.bulk_int((us / 1_000_000) as i64);
+    ctx.out.bulk_int((us % 1_000_000) as i64);
+    Ok(())
+}
+
+/// LASTSAVE: the time of the last successful save.
+fn lastsave(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.out.int(info::last_save_secs(ctx.srv) as i64);
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server. On success nothing is
+/// sent: the connection closes as the process exits, as with Redis.
+///
+/// flowkv has no persistence yet, so nothing can be saved: an explicit SAVE fails (unless
+/// FORCE, which shuts down anyway), and the log says the dataset was not saved.
+fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (mut nosave, mut save, mut force, mut abort) = (false, false, false, false);
+    let mut now = false;
+    for a in args.iter().skip(1) {
+        if a.eq_ignore_ascii_case(b"nosave") {
+            nosave = true;
+        } else if a.eq_ignore_ascii_case(b"save") {
+            save = true;
+        } else if a.eq_ignore_ascii_case(b"now") {
+            now = true;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            force = true;
+        } else if a.eq_ignore_ascii_case(b"abort") {
+            abort = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if (abort && (nosave || save || force || now)) || (nosave && save) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        // A requested shutdown is carried out at once: there is never one to abort.
+        return Err(CmdError::msg("ERR No shutdown in progress."));
+    }
+    eprintln!("User requested shutdown...");
+    let wants_save =
+        save || (!nosave && !ctx.srv.config.get("save").unwrap_or_default().is_empty());
+    if wants_save {
+        eprintln!("Not saving the dataset: flowkv has no persistence yet.");
+        if save && !force {
+            eprintln!("Error trying to save the DB, can't exit.");
+            return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+        }
+    }
+    ctx.srv.request_shutdown();
+    // Run nothing this client pipelined after SHUTDOWN; close when the process exits.
+    ctx.client.close_after_reply = true;
     Ok(())
 }

@@ -32,7 +32,8 @@ impl Server {
     pub fn start_with(config: Option<&std::path::Path>, extra: &[&str]) -> Server {
         for _ in 0..5 {
             let port = free_port();
-            let dir = std::env::temp_dir().join(format!("flowkv-test-{port}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("flowkv-test-{port}-{}", std::process::id()));
             let _ = std::fs::create_dir_all(&dir);
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowkv-server"));
             if let Some(c) = config {
@@ -101,7 +102,9 @@ impl Server {
 
 /// Sends a signal with the `kill` command (no libc in tests).
 fn unsafe_free_kill(pid: u32, sig: &str) {
-    let _ = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
 }
 
 impl Drop for Server {

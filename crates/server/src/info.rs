@@ -1,0 +1,593 @@
+//! INFO: the server's state as Redis's text report, `# Section` headers over `field:value\r\n`
+//! lines, with Redis 7.0's section names, field names and units, so monitoring tools and the
+//! clients that parse INFO (redis_version feature checks, exporters) read it unchanged.
+//!
+//! Every value printed is real. Where a subsystem does not exist yet (persistence,
+//! replication) the report states its true idle state (`rdb_bgsave_in_progress:0`,
+//! `role:master`, `connected_slaves:0`); fields whose value flowkv cannot know are left out
+//! rather than invented.
+
+use std::collections::VecDeque;
+use std::fmt::{Display, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::commands::table;
+use crate::server::{random_hex, unix_us, Server};
+
+/// The Redis version whose behaviour flowkv matches; clients enable features by it.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Writes one section's lines.
+type Writer = fn(&Server, &mut Lines);
+
+/// One INFO section: its header, the names that select it, whether `INFO` / `INFO default`
+/// includes it, and its writer. In output order, which is Redis's regardless of the order the
+/// client names sections in.
+struct Section {
+    header: &'static str,
+    names: &'static [&'static str],
+    default: bool,
+    write: Writer,
+}
+
+const SECTIONS: &[Section] = &[
+    sec("Server", &["server"], true, server),
+    sec("Clients", &["clients"], true, clients),
+    sec("Memory", &["memory"], true, memory),
+    sec("Persistence", &["persistence"], true, persistence),
+    sec("Stats", &["stats"], true, stats),
+    sec("Replication", &["replication"], true, replication),
+    sec("CPU", &["cpu"], true, cpu),
+    // No modules exist: the section is present and empty, as on a Redis without modules.
+    sec("Modules", &["module_list", "modules"], true, |_, _| {}),
+    sec("Commandstats", &["commandstats"], false, commandstats),
+    sec("Errorstats", &["errorstats"], true, errorstats),
+    sec("Cluster", &["cluster"], true, cluster),
+    sec("Keyspace", &["keyspace"], true, keyspace),
+];
+
+const fn sec(
+    header: &'static str,
+    names: &'static [&'static str],
+    default: bool,
+    write: Writer,
+) -> Section {
+    Section {
+        header,
+        names,
+        default,
+        write,
+    }
+}
+
+/// The sections one INFO call asked for.
+pub struct Selection {
+    default: bool,
+    all: bool,
+    names: Vec<String>,
+}
+
+impl Selection {
+    /// Parses INFO's arguments (after the command name): section names, case-insensitive,
+    /// plus `default`, `all` and `everything`; none means `default`. Unknown names select
+    /// nothing, as in Redis.
+    pub fn parse<'a>(args: impl ExactSizeIterator<Item = &'a [u8]>) -> Selection {
+        let mut sel = Selection {
+            default: args.len() == 0,
+            all: false,
+            names: Vec::new(),
+        };
+        for a in args {
+            let name = String::from_utf8_lossy(a).to_ascii_lowercase();
+            match name.as_str() {
+                "default" => sel.default = true,
+                // No module sections exist, so "everything" is "all".
+                "all" | "everything" => sel.all = true,
+                _ => sel.names.push(name),
+            }
+        }
+        sel
+    }
+
+    fn wants(&self, s: &Section) -> bool {
+        self.all
+            || (self.default && s.default)
+            || s.names.iter().any(|n| self.names.iter().any(|m| m == n))
+    }
+}
+
+/// The INFO text for a selection: each wanted section once, in Redis's order, separated by
+/// an empty line.
+pub fn render(srv: &Server, sel: &Selection) -> String {
+    let mut out = Lines(String::with_capacity(4096));
+    for s in SECTIONS.iter().filter(|s| sel.wants(s)) {
+        if !out.0.is_empty() {
+            out.0.push_str("\r\n");
+        }
+        let _ = write!(out.0, "# {}\r\n", s.header);
+        (s.write)(srv, &mut out);
+    }
+    out.0
+}
+
+/// The report being built.
+struct Lines(String);
+
+impl Lines {
+    fn field(&mut self, name: &str, value: impl Display) {
+        let _ = write!(self.0, "{name}:{value}\r\n");
+    }
+}
+
+fn server(srv: &Server, l: &mut Lines) {
+    let now_us = unix_us();
+    let uptime = srv.started.elapsed().as_secs();
+    let hz = srv.config.hot.hz.load(Relaxed);
+    l.field("redis_version", REDIS_VERSION);
+    l.field("flowkv_version", env!("CARGO_PKG_VERSION"));
+    l.field("redis_git_sha1", "00000000");
+    l.field("redis_git_dirty", 0);
+    l.field("redis_mode", "standalone");
+    l.field("os", os_name());
+    l.field("arch_bits", usize::BITS);
+    l.field("multiplexing_api", multiplexing_api());
+    l.field("process_id", std::process::id());
+    l.field("process_supervised", "no");
+    l.field("run_id", &srv.run_id);
+    l.field("tcp_port", srv.config.get_u64("port"));
+    l.field("server_time_usec", now_us);
+    l.field("uptime_in_seconds", uptime);
+    l.field("uptime_in_days", uptime / 86_400);
+    l.field("hz", hz);
+    l.field("configured_hz", hz);
+    l.field(
+        "lru_clock",
+        flowkv_store::keyspace::lru_clock(now_us / 1000),
+    );
+    l.field(
+        "executable",
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    l.field(
+        "config_file",
+        srv.config
+            .file
+            .as_ref()
+            .map(|p| {
+                std::fs::canonicalize(p)
+                    .unwrap_or_else(|_| p.clone())
+                    .display()
+                    .to_string()
+            })
+            .unwrap_or_default(),
+    );
+    // Every worker thread does its own I/O and runs its commands: there are no separate
+    // I/O threads in Redis's sense.
+    l.field("io_threads_active", 0);
+    l.field("flowkv_threads", srv.workers.len());
+}
+
+/// "Linux 6.1.0 x86_64", as Redis prints uname's sysname, release and machine.
+fn os_name() -> &'static str {
+    static OS: OnceLock<String> = OnceLock::new();
+    OS.get_or_init(|| {
+        let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string());
+        match (
+            read("/proc/sys/kernel/ostype"),
+            read("/proc/sys/kernel/osrelease"),
+        ) {
+            (Ok(sys), Ok(rel)) => format!("{sys} {rel} {}", std::env::consts::ARCH),
+            _ => format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    })
+}
+
+/// The readiness API mio uses on this platform.
+fn multiplexing_api() -> &'static str {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        "epoll"
+    } else if cfg!(windows) {
+        "iocp"
+    } else {
+        "kqueue"
+    }
+}
+
+fn clients(srv: &Server, l: &mut Lines) {
+    l.field("connected_clients", srv.clients.len());
+    l.field("cluster_connections", 0);
+    l.field("maxclients", srv.config.hot.maxclients.load(Relaxed));
+    // Blocking commands and client tracking do not exist yet: nobody can be blocked.
+    l.field("blocked_clients", 0);
+    l.field("tracking_clients", 0);
+    l.field("clients_in_timeout_table", 0);
+}
+
+/// The process's resident set size in bytes (VmRSS of /proc/self/status).
+fn rss_bytes() -> u64 {
+    proc_kb_field("/proc/self/status", "VmRSS:")
+}
+
+/// A `Name:   1234 kB` field of a /proc file, in bytes (0 if absent).
+fn proc_kb_field(path: &str, name: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The highest `used_memory` seen by [`used_memory`] (INFO calls and [`sample`]).
+static PEAK_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// Redis's `used_memory`, the bytes the server uses. jemalloc is built without its
+/// statistics (`stats.allocated` needs tikv-jemalloc-ctl's `stats` feature), so this is the
+/// resident set size, the closest figure the process can see. Also updates the peak.
+pub fn used_memory() -> u64 {
+    // jemalloc's counters are cached per epoch: advance it so `allocated` is current.
+    let used = match tikv_jemalloc_ctl::epoch::advance()
+        .and_then(|_| tikv_jemalloc_ctl::stats::allocated::read())
+    {
+        Ok(n) => n as u64,
+        Err(_) => rss_bytes(),
+    };
+    PEAK_MEMORY.fetch_max(used, Relaxed);
+    used
+}
+
+fn memory(srv: &Server, l: &mut Lines) {
+    let used = used_memory();
+    let rss = rss_bytes();
+    let peak = PEAK_MEMORY.load(Relaxed).max(used);
+    let maxmemory = srv.config.get_u64("maxmemory");
+    let total = proc_kb_field("/proc/meminfo", "MemTotal:");
+    l.field("used_memory", used);
+    l.field("used_memory_human", human(used));
+    l.field("used_memory_rss", rss);
+    l.field("used_memory_rss_human", human(rss));
+    l.field("used_memory_peak", peak);
+    l.field("used_memory_peak_human", human(peak));
+    l.field(
+        "used_memory_peak_perc",
+        format!("{:.2}%", ratio(used, peak) * 100.0),
+    );
+    l.field("total_system_memory", total);
+    l.field("total_system_memory_human", human(total));
+    l.field("maxmemory", maxmemory);
+    l.field("maxmemory_human", human(maxmemory));
+    l.field(
+        "maxmemory_policy",
+        srv.config.get("maxmemory-policy").unwrap_or_default(),
+    );
+    l.field(
+        "mem_fragmentation_ratio",
+        format!("{:.2}", ratio(rss, used)),
+    );
+    l.field("mem_fragmentation_bytes", rss as i64 - used as i64);
+    l.field("mem_allocator", allocator_name());
+    let (pending, freed) = crate::commands::server::lazyfree_counts();
+    l.field("lazyfree_pending_objects", pending);
+    l.field("lazyfreed_objects", freed);
+}
+
+/// `a / b`, 0 when `b` is 0.
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// "jemalloc-5.3.0": the allocator and its release (jemalloc's version string carries a git
+/// suffix after the release, which Redis does not print).
+fn allocator_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| match tikv_jemalloc_ctl::version::read() {
+        Ok(v) => format!("jemalloc-{}", v.split('-').next().unwrap_or(v)),
+        Err(_) => "jemalloc".to_string(),
+    })
+}
+
+/// Bytes as Redis's `*_human` fields print them: `943.27K`, `1.50G`, `12B`.
+fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut d = n as f64 / 1024.0;
+    for unit in UNITS {
+        if d < 1024.0 {
+            return format!("{d:.2}{unit}");
+        }
+        d /= 1024.0;
+    }
+    format!("{n}B")
+}
+
+fn persistence(srv: &Server, l: &mut Lines) {
+    l.field("loading", 0);
+    l.field("async_loading", 0);
+    // Nothing is ever saved yet, so every change since start counts.
+    l.field("rdb_changes_since_last_save", srv.sum(|w| w.dirty.get()));
+    l.field("rdb_bgsave_in_progress", 0);
+    // Nothing has been saved or loaded: like Redis, report the start time.
+    l.field("rdb_last_save_time", last_save_secs(srv));
+    l.field("rdb_last_bgsave_status", "ok");
+    l.field("rdb_last_bgsave_time_sec", -1);
+    l.field("rdb_current_bgsave_time_sec", -1);
+    l.field("rdb_saves", 0);
+    l.field("aof_enabled", 0);
+    l.field("aof_rewrite_in_progress", 0);
+    l.field("aof_rewrite_scheduled", 0);
+    l.field("aof_last_rewrite_time_sec", -1);
+    l.field("aof_current_rewrite_time_sec", -1);
+    l.field("aof_last_bgrewrite_status", "ok");
+    l.field("aof_rewrites", 0);
+    l.field("aof_last_write_status", "ok");
+}
+
+/// Totals the instantaneous rates are computed from.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Instant,
+    commands: u64,
+    net_in: u64,
+    net_out: u64,
+}
+
+/// Samples younger than this make up the window of the "instantaneous" rates (Redis uses
+/// 16 samples 100 ms apart, 1.6 s).
+const RATE_WINDOW_MS: u128 = 1600;
+
+/// The shortest interval between two kept samples.
+const SAMPLE_EVERY_MS: u128 = 100;
+
+/// Recent samples, oldest first: those inside the window plus the newest one before it.
+static SAMPLES: Mutex<VecDeque<Sample>> = Mutex::new(VecDeque::new());
+
+fn take_sample(srv: &Server) -> Sample {
+    Sample {
+        at: Instant::now(),
+        commands: srv.sum(|w| w.commands.get()),
+        net_in: srv.sum(|w| w.net_input_bytes.get()),
+        net_out: srv.sum(|w| w.net_output_bytes.get()),
+    }
+}
+
+/// Records a sample of the counters behind `instantaneous_*` and of the memory peak. INFO
+/// samples on every call; a periodic caller (the cron, every 100 ms) makes the rates truly
+/// recent.
+pub fn sample(srv: &Server) {
+    record(take_sample(srv));
+    used_memory();
+}
+
+/// Adds a sample (at most one per [`SAMPLE_EVERY_MS`], so the ring stays small however often
+/// INFO is called) and returns the base the rates are computed from: the oldest sample kept.
+fn record(s: Sample) -> Option<Sample> {
+    let mut ring = SAMPLES.lock();
+    // Keep the samples inside the window, and the newest one before it as a base when the
+    // window has no other.
+    while ring.len() > 1
+        && ring
+            .get(1)
+            .is_some_and(|n| s.at.duration_since(n.at).as_millis() >= RATE_WINDOW_MS)
+    {
+        ring.pop_front();
+    }
+    let base = ring.front().copied();
+    let due = match ring.back() {
+        Some(b) => s.at.duration_since(b.at).as_millis() >= SAMPLE_EVERY_MS,
+        None => true,
+    };
+    if due {
+        ring.push_back(s);
+    }
+    base
+}
+
+/// Per-second rate of a counter between two samples (0 without a usable base).
+fn per_sec(now: &Sample, base: Option<Sample>, f: fn(&Sample) -> u64) -> f64 {
+    let Some(base) = base else { return 0.0 };
+    let secs = now.at.duration_since(base.at).as_secs_f64();
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    f(now).saturating_sub(f(&base)) as f64 / secs
+}
+
+fn stats(srv: &Server, l: &mut Lines) {
+    let now = take_sample(srv);
+    let base = record(now);
+    let st = &srv.stats;
+    l.field(
+        "total_connections_received",
+        st.total_connections_received.load(Relaxed),
+    );
+    l.field("total_commands_processed", now.commands);
+    l.field(
+        "instantaneous_ops_per_sec",
+        per_sec(&now, base, |s| s.commands).round() as u64,
+    );
+    l.field("total_net_input_bytes", now.net_in);
+    l.field("total_net_output_bytes", now.net_out);
+    l.field(
+        "instantaneous_input_kbps",
+        format!("{:.2}", per_sec(&now, base, |s| s.net_in) / 1024.0),
+    );
+    l.field(
+        "instantaneous_output_kbps",
+        format!("{:.2}", per_sec(&now, base, |s| s.net_out) / 1024.0),
+    );
+    l.field(
+        "rejected_connections",
+        st.rejected_connections.load(Relaxed),
+    );
+    l.field(
+        "expired_keys",
+        srv.sum(|w| w.expired_keys.get()) + st.active_expired_keys.load(Relaxed),
+    );
+    // Eviction does not exist yet: no key has been evicted.
+    l.field("evicted_keys", 0);
+    l.field("keyspace_hits", srv.sum(|w| w.keyspace_hits.get()));
+    l.field("keyspace_misses", srv.sum(|w| w.keyspace_misses.get()));
+    l.field("total_error_replies", st.total_error_replies.load(Relaxed));
+}
+
+/// The replication ID of this (master-only) server: random per start, like Redis's.
+fn master_replid() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| random_hex(40))
+}
+
+fn replication(_srv: &Server, l: &mut Lines) {
+    l.field("role", "master");
+    l.field("connected_slaves", 0);
+    l.field("master_failover_state", "no-failover");
+    l.field("master_replid", master_replid());
+    l.field("master_replid2", "0".repeat(40));
+    l.field("master_repl_offset", 0);
+    l.field("second_repl_offset", -1);
+    l.field("repl_backlog_active", 0);
+    l.field("repl_backlog_size", 1_048_576);
+    l.field("repl_backlog_first_byte_offset", 0);
+    l.field("repl_backlog_histlen", 0);
+}
+
+/// CPU seconds (user, system, children's user, children's system) from /proc/self/stat,
+/// whose times are in USER_HZ ticks, 100 per second on every Linux ABI.
+fn cpu_times() -> [f64; 4] {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name in parentheses (which may contain spaces); utime is
+    // field 14 of the file, the 12th after the name.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse::<f64>().unwrap_or(0.0) / USER_HZ)
+        .collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    [get(0), get(1), get(2), get(3)]
+}
+
+fn cpu(_srv: &Server, l: &mut Lines) {
+    let [user, sys, cuser, csys] = cpu_times();
+    l.field("used_cpu_sys", format!("{sys:.6}"));
+    l.field("used_cpu_user", format!("{user:.6}"));
+    l.field("used_cpu_sys_children", format!("{csys:.6}"));
+    l.field("used_cpu_user_children", format!("{cuser:.6}"));
+}
+
+fn commandstats(srv: &Server, l: &mut Lines) {
+    for (id, (name, _)) in table().flat.iter().enumerate() {
+        let calls = srv.sum(|w| w.cmd[id].calls.get());
+        let usec = srv.sum(|w| w.cmd[id].usec.get());
+        let rejected = srv.sum(|w| w.cmd[id].rejected.get());
+        let failed = srv.sum(|w| w.cmd[id].failed.get());
+        if calls == 0 && rejected == 0 && failed == 0 {
+            continue;
+        }
+        l.field(
+            &format!("cmdstat_{name}"),
+            format_args!(
+                "calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected},failed_calls={failed}",
+                ratio(usec, calls)
+            ),
+        );
+    }
+}
+
+fn errorstats(srv: &Server, l: &mut Lines) {
+    for (code, count) in srv.stats.errors.lock().iter() {
+        l.field(&format!("errorstat_{code}"), format_args!("count={count}"));
+    }
+}
+
+fn cluster(_srv: &Server, l: &mut Lines) {
+    l.field("cluster_enabled", 0);
+}
+
+fn keyspace(srv: &Server, l: &mut Lines) {
+    for (db, (keys, expires)) in srv.keyspace.db_sizes().into_iter().enumerate() {
+        if keys > 0 {
+            // avg_ttl is not tracked; Redis also reports 0 until its sampler has estimated it.
+            l.field(
+                &format!("db{db}"),
+                format_args!("keys={keys},expires={expires},avg_ttl=0"),
+            );
+        }
+    }
+}
+
+/// Unix seconds of the last successful save; with no persistence yet, the start time
+/// (Redis's LASTSAVE before its first save).
+pub fn last_save_secs(srv: &Server) -> u64 {
+    srv.started_unix_ms / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(args: &[&str]) -> Selection {
+        Selection::parse(args.iter().map(|a| a.as_bytes()))
+    }
+
+    fn headers(sel: &Selection) -> Vec<&'static str> {
+        SECTIONS
+            .iter()
+            .filter(|s| sel.wants(s))
+            .map(|s| s.header)
+            .collect()
+    }
+
+    #[test]
+    fn selection() {
+        let default = headers(&sel(&[]));
+        assert_eq!(default.len(), 11);
+        assert!(!default.contains(&"Commandstats"));
+        assert_eq!(headers(&sel(&["default"])), default);
+        assert_eq!(headers(&sel(&["all"])).len(), SECTIONS.len());
+        assert_eq!(headers(&sel(&["EVERYTHING"])).len(), SECTIONS.len());
+        assert_eq!(headers(&sel(&["commandSTATS"])), ["Commandstats"]);
+        assert_eq!(
+            headers(&sel(&["keyspace", "cpu", "cpu"])),
+            ["CPU", "Keyspace"]
+        );
+        assert!(headers(&sel(&["sentinel"])).is_empty());
+        assert_eq!(headers(&sel(&["module_list"])), ["Modules"]);
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human(12), "12B");
+        assert_eq!(human(965_904), "943.27K");
+        assert_eq!(human(3 << 29), "1.50G");
+    }
+
+    #[test]
+    fn rates_use_the_window() {
+        let t0 = Instant::now();
+        let s = |ms: u64, commands: u64| Sample {
+            at: t0 + std::time::Duration::from_millis(ms),
+            commands,
+            net_in: 0,
+            net_out: 0,
+        };
+        let now = s(5000, 300);
+        assert_eq!(per_sec(&now, None, |s| s.commands), 0.0);
+        assert_eq!(per_sec(&now, Some(s(4000, 100)), |s| s.commands), 200.0);
+    }
+}
