@@ -664,11 +664,12 @@ pub fn split_inline(
                     b'"' => quote = Quote::Double,
                     b'\'' => quote = Quote::Single,
                     _ => {
-                        // Copy the whole run of ordinary bytes at once.
-                        let run = line[i..]
+                        // Copy the whole run of ordinary bytes at once
+                        // (`c` itself is one of them).
+                        let run = 1 + line[i + 1..]
                             .iter()
                             .position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\''))
-                            .unwrap_or(line.len() - i);
+                            .unwrap_or(line.len() - i - 1);
                         out.extend_from_slice(&line[i..i + run]);
                         i += run;
                         continue;
@@ -705,8 +706,11 @@ pub fn split_inline(
                         }
                         0 => return Err(ProtocolError::UnbalancedQuotes),
                         _ => {
-                            let run =
-                                memchr::memchr2(b'\\', b'"', &line[i..]).unwrap_or(line.len() - i);
+                            // `c` is literal (possibly a backslash that ends
+                            // the line): copy it and the bytes after it up to
+                            // the next escape or quote in one go.
+                            let run = 1 + memchr::memchr2(b'\\', b'"', &line[i + 1..])
+                                .unwrap_or(line.len() - i - 1);
                             out.extend_from_slice(&line[i..i + run]);
                             i += run;
                             continue;
@@ -907,6 +911,101 @@ mod tests {
         let mut spans = Vec::new();
         split_inline(b"\"\\xff\\x00\"", &mut out, &mut spans).unwrap();
         assert_eq!(Args::new(&out, &spans).get(0), b"\xff\x00");
+    }
+
+    /// Byte-at-a-time transcription of the splitting rules, written
+    /// independently of the run-copying fast paths in `split_inline`.
+    fn split_reference(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
+        let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
+        let line = &line[..end];
+        let at = |j: usize| line.get(j).copied().unwrap_or(0);
+        let mut args = Vec::new();
+        let mut i = 0;
+        loop {
+            while at(i) != 0 && is_space(at(i)) {
+                i += 1;
+            }
+            if at(i) == 0 {
+                return Ok(args);
+            }
+            let mut cur = Vec::new();
+            let (mut dq, mut sq) = (false, false);
+            loop {
+                let c = at(i);
+                if dq {
+                    if c == b'\\'
+                        && at(i + 1) == b'x'
+                        && hex_val(at(i + 2)).is_some()
+                        && hex_val(at(i + 3)).is_some()
+                    {
+                        cur.push(hex_val(at(i + 2)).unwrap() * 16 + hex_val(at(i + 3)).unwrap());
+                        i += 3;
+                    } else if c == b'\\' && at(i + 1) != 0 {
+                        i += 1;
+                        cur.push(match at(i) {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 8,
+                            b'a' => 7,
+                            o => o,
+                        });
+                    } else if c == b'"' {
+                        if at(i + 1) != 0 && !is_space(at(i + 1)) {
+                            return Err(ProtocolError::UnbalancedQuotes);
+                        }
+                        i += 1;
+                        break;
+                    } else if c == 0 {
+                        return Err(ProtocolError::UnbalancedQuotes);
+                    } else {
+                        cur.push(c);
+                    }
+                } else if sq {
+                    if c == b'\\' && at(i + 1) == b'\'' {
+                        i += 1;
+                        cur.push(b'\'');
+                    } else if c == b'\'' {
+                        if at(i + 1) != 0 && !is_space(at(i + 1)) {
+                            return Err(ProtocolError::UnbalancedQuotes);
+                        }
+                        i += 1;
+                        break;
+                    } else if c == 0 {
+                        return Err(ProtocolError::UnbalancedQuotes);
+                    } else {
+                        cur.push(c);
+                    }
+                } else {
+                    match c {
+                        b' ' | b'\n' | b'\r' | b'\t' => {
+                            i += 1;
+                            break;
+                        }
+                        0 => break,
+                        b'"' => dq = true,
+                        b'\'' => sq = true,
+                        _ => cur.push(c),
+                    }
+                }
+                if at(i) != 0 {
+                    i += 1;
+                }
+            }
+            args.push(cur);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn split_matches_reference(line in proptest::collection::vec(
+            proptest::sample::select(b"ab \"'\\x41Fn\t\r\n\x0b\x0c\0\xff".to_vec()), 0..40)) {
+            let mut out = Vec::new();
+            let mut spans = Vec::new();
+            let got = split_inline(&line, &mut out, &mut spans)
+                .map(|()| Args::new(&out, &spans).iter().map(<[u8]>::to_vec).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(got, split_reference(&line));
+        }
     }
 
     #[test]

