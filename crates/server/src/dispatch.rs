@@ -41,6 +41,14 @@ pub fn execute(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: 
 
 fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>) {
     let srv = ex.srv;
+    // An HTTP request (a browser tricked into posting to this port) is an attack, not a
+    // client: drop the connection without running anything more, as Redis does.
+    let name = args.get(0);
+    if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {
+        eprintln!("Possible SECURITY ATTACK detected: POST or Host: received; connection aborted.");
+        client.close_after_reply = true;
+        return;
+    }
     let t = table();
     let (id, cmd) = match t.lookup(args) {
         Lookup::Found(id, cmd) => (id, cmd),
@@ -86,6 +94,18 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
             client,
             out,
             &CmdError::Arity(t.full_name(id).to_string()),
+        );
+        return;
+    }
+    // Before AUTH only no-auth commands (AUTH, HELLO, QUIT…) run; Redis checks this after
+    // lookup and arity, so those errors still come first.
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        stat.rejected.add(1);
+        reply_error(
+            srv,
+            client,
+            out,
+            &CmdError::msg("NOAUTH Authentication required."),
         );
         return;
     }

@@ -191,6 +191,7 @@ impl Keyspace {
                 .iter()
                 .map(|&i| (i, self.shards[i as usize].lock()))
                 .collect(),
+            stale: Vec::new(),
         }
     }
 
@@ -205,6 +206,7 @@ impl Keyspace {
                 .enumerate()
                 .map(|(i, s)| (i as u16, s.lock()))
                 .collect(),
+            stale: Vec::new(),
         }
     }
 
@@ -256,11 +258,58 @@ impl Keyspace {
     }
 }
 
-/// Shards held by one command. Dropping it unlocks them.
+/// Shards held by one command. Dropping it deletes the expired keys its lookups found (see
+/// [`Keys`]) and unlocks the shards.
 pub struct Locked<'a> {
     ks: &'a Keyspace,
     all: bool,
     guards: SmallVec<[(u16, MutexGuard<'a, Shard>); 2]>,
+    /// Expired keys found by reference-returning lookups, already counted as expired.
+    stale: Vec<Stale>,
+}
+
+/// An expired key waiting for deletion when its [`Locked`] is dropped.
+struct Stale {
+    db: usize,
+    h: u64,
+    key: Box<[u8]>,
+    now_ms: u64,
+}
+
+impl Locked<'_> {
+    /// Records an expired key found by a lookup. Returns false if it was already recorded
+    /// (so it is counted as expired once).
+    fn note_stale(&mut self, db: usize, h: u64, key: &[u8], now_ms: u64) -> bool {
+        if self.stale.iter().any(|s| s.db == db && s.h == h && *s.key == *key) {
+            return false;
+        }
+        self.stale.push(Stale {
+            db,
+            h,
+            key: key.into(),
+            now_ms,
+        });
+        true
+    }
+
+    /// Forgets a recorded expired key that is being deleted or replaced now. Returns whether
+    /// it was recorded, i.e. already counted as expired.
+    fn settle_stale(&mut self, db: usize, key: &[u8]) -> bool {
+        if self.stale.is_empty() {
+            return false;
+        }
+        let before = self.stale.len();
+        self.stale.retain(|s| !(s.db == db && *s.key == *key));
+        self.stale.len() != before
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        for s in std::mem::take(&mut self.stale) {
+            db_of(self, s.db, s.h).reclaim(s.h, &s.key, s.now_ms);
+        }
+    }
 }
 
 impl<'a> Locked<'a> {
@@ -272,7 +321,6 @@ impl<'a> Locked<'a> {
             now_ms,
             lru: lru_clock(now_ms),
             stats,
-            stale: Vec::new(),
         }
     }
 }
@@ -298,9 +346,10 @@ pub fn idle_seconds(entry_lru: u32, now_ms: u64) -> u64 {
 ///
 /// Every lookup costs one table probe. A lookup that hands out a reference cannot also delete
 /// through the same table (the borrow checker cannot see that the two paths are exclusive),
-/// so an expired key found by [`Keys::read`], [`Keys::peek`] or [`Keys::write`] is reported
-/// absent at once and deleted when this view is dropped, i.e. still within the command. Every
-/// other method deletes or replaces an expired key on the spot.
+/// so an expired key found by [`Keys::read`], [`Keys::peek`] or [`Keys::write`] is counted as
+/// expired and reported absent at once, and deleted when the command's [`Locked`] is dropped,
+/// still under the same locks. Every other method deletes or replaces an expired key on the
+/// spot.
 ///
 /// Every key passed in must belong to a locked shard; touching another is a bug in the
 /// command table's key specs and panics.
@@ -310,18 +359,6 @@ pub struct Keys<'l, 'a> {
     now_ms: u64,
     lru: u32,
     stats: &'l mut KeyStats,
-    /// Expired keys seen by reference-returning lookups: (database, hash, key), deleted on drop.
-    stale: Vec<(usize, u64, Box<[u8]>)>,
-}
-
-impl Drop for Keys<'_, '_> {
-    fn drop(&mut self) {
-        for (db, h, key) in std::mem::take(&mut self.stale) {
-            if db_of(self.locked, db, h).reclaim(h, &key, self.now_ms) {
-                self.stats.expired_keys += 1;
-            }
-        }
-    }
 }
 
 impl Keys<'_, '_> {
@@ -372,17 +409,27 @@ impl Keys<'_, '_> {
     #[inline]
     fn probe(&mut self, key: &[u8], touch: bool, count: bool) -> Option<&mut Entry> {
         let h = hash_bytes(key);
+        let (dbi, now) = (self.db, self.now_ms);
         let Keys {
-            locked,
-            db,
-            now_ms,
-            lru,
-            stats,
-            stale,
+            locked, lru, stats, ..
         } = self;
-        let found = match db_of(locked, *db, h).dict.get_mut(h, key) {
-            Some(e) if e.is_expired(*now_ms) => {
-                stale.push((*db, h, key.into()));
+        let Locked {
+            ks,
+            all,
+            guards,
+            stale,
+        } = &mut **locked;
+        let found = match db_in(ks, *all, guards, dbi, h).dict.get_mut(h, key) {
+            Some(e) if e.is_expired(now) => {
+                if !stale.iter().any(|s| s.db == dbi && s.h == h && *s.key == *key) {
+                    stale.push(Stale {
+                        db: dbi,
+                        h,
+                        key: key.into(),
+                        now_ms: now,
+                    });
+                    stats.expired_keys += 1;
+                }
                 None
             }
             Some(e) => {
@@ -413,12 +460,20 @@ impl Keys<'_, '_> {
         self.peek(key).map(Entry::kind)
     }
 
-    /// Counts a key that was found expired and deleted outside [`Drop`].
+    /// Counts a key found expired as it is deleted or replaced (unless a lookup already
+    /// counted it).
+    fn count_expired(&mut self, key: &[u8]) {
+        if !self.locked.settle_stale(self.db, key) {
+            self.stats.expired_keys += 1;
+        }
+    }
+
+    /// `old`, a removed or replaced entry, if it was live; an expired one is counted.
     #[inline]
     fn expired_live(&mut self, old: Option<Entry>) -> Option<Entry> {
         match old {
             Some(o) if o.is_expired(self.now_ms) => {
-                self.stats.expired_keys += 1;
+                self.count_expired(o.key());
                 None
             }
             old => old,
@@ -446,14 +501,12 @@ impl Keys<'_, '_> {
     /// is unchanged. Overwriting an expired key counts as its expiry and keeps no TTL.
     pub fn set_string(&mut self, key: &[u8], val: &[u8], expire: Expire) {
         let h = hash_bytes(key);
-        let (now, lru) = (self.now_ms, self.lru);
-        let Keys {
-            locked, db, stats, ..
-        } = self;
-        let db = db_of(locked, *db, h);
+        let (now, lru, dbi) = (self.now_ms, self.lru, self.db);
+        let db = db_of(self.locked, dbi, h);
+        let mut was_expired = false;
         if let Some(e) = db.dict.get_mut(h, key) {
-            let expire = if e.is_expired(now) {
-                stats.expired_keys += 1;
+            was_expired = e.is_expired(now);
+            let expire = if was_expired {
                 match expire {
                     Expire::Keep => Expire::Clear,
                     other => other,
@@ -475,16 +528,19 @@ impl Keys<'_, '_> {
                     db.expires -= 1;
                 }
             }
-            return;
+        } else {
+            let at = match expire {
+                Expire::At(at) => {
+                    db.expires += 1;
+                    Some(at)
+                }
+                _ => None,
+            };
+            db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
         }
-        let at = match expire {
-            Expire::At(at) => {
-                db.expires += 1;
-                Some(at)
-            }
-            _ => None,
-        };
-        db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
+        if was_expired {
+            self.count_expired(key);
+        }
     }
 
     /// Deletes a key. Returns the removed live entry (an expired one is deleted and counted
@@ -508,7 +564,7 @@ impl Keys<'_, '_> {
         match changed {
             None => {
                 db.take(h, key);
-                self.stats.expired_keys += 1;
+                self.count_expired(key);
                 false
             }
             Some(changed) => {
@@ -576,7 +632,7 @@ impl Keys<'_, '_> {
     pub fn flush(&mut self) -> Vec<Dict<Entry>> {
         debug_assert!(self.locked.all);
         let db = self.db;
-        self.stale.clear();
+        self.locked.stale.retain(|s| s.db != db);
         self.locked
             .guards
             .iter_mut()
@@ -600,8 +656,8 @@ impl Keys<'_, '_> {
     /// One step of SCAN over this database (needs every shard locked). The cursor packs the
     /// shard index in its low bits and the dict's own reverse-binary cursor above them, so
     /// Redis's guarantee carries over: every key present for the whole scan is returned.
-    /// Calls `f` for live keys; expired keys met on the way are deleted (on drop), as Redis's
-    /// SCAN does. Returns the next cursor (0 when done).
+    /// Calls `f` for live keys; expired keys met on the way are deleted, as Redis's SCAN
+    /// does. Returns the next cursor (0 when done).
     pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Entry)) -> u64 {
         debug_assert!(self.locked.all);
         let nshards = self.locked.guards.len() as u64;
@@ -613,13 +669,13 @@ impl Keys<'_, '_> {
         let mut visited = 0usize;
         let max_buckets = count.saturating_mul(10).max(10);
         let mut buckets = 0usize;
-        let Keys { locked, stale, .. } = self;
-        loop {
-            let d = &locked.guards[shard as usize].1.dbs[db].dict;
+        let mut expired: Vec<Box<[u8]>> = Vec::new();
+        let next = loop {
+            let d = &self.locked.guards[shard as usize].1.dbs[db].dict;
             inner = d.scan(inner, |e| {
                 visited += 1;
                 if e.is_expired(now) {
-                    stale.push((db, hash_bytes(e.key()), e.key().into()));
+                    expired.push(e.key().into());
                 } else {
                     f(e);
                 }
@@ -628,14 +684,19 @@ impl Keys<'_, '_> {
             if inner == 0 {
                 shard += 1;
                 if shard == nshards {
-                    return 0;
+                    break 0;
                 }
             }
             if visited >= count || buckets >= max_buckets {
-                return (inner << bits) | shard;
+                break (inner << bits) | shard;
             }
+        };
+        for key in expired {
+            self.remove(&key);
         }
+        next
     }
+
     /// A random live key (RANDOMKEY), or `None` if the database is empty. Needs every shard
     /// locked. Picks a shard weighted by size, then a random entry of it.
     pub fn random_key(&mut self, rng: &mut impl rand::Rng) -> Option<Vec<u8>> {

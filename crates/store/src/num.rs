@@ -1,38 +1,10 @@
 //! Number parsing and formatting with Redis's exact rules, shared by the store (to pick the
 //! `int` encoding) and the commands (INCR, EXPIRE, ranges…).
+//!
+//! Integer parsing and formatting are the protocol crate's (request headers need the same
+//! strictness); they are re-exported here so commands find every number helper in one place.
 
-/// Parses a signed 64-bit integer the way Redis's `string2ll` does: optional `-`, no `+`, no
-/// leading zeros (except "0" itself), no spaces, no overflow. Anything else is `None`, which
-/// commands turn into "value is not an integer or out of range".
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s {
-        [] => return None,
-        [b'0'] => return Some(0),
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
-    match digits {
-        [] | [b'0', ..] => return None,
-        _ if digits.len() > 19 => return None,
-        _ => {}
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+pub use flowkv_protocol::num::{parse_i64, write_i64};
 
 /// Parses an unsigned 64-bit integer with [`parse_i64`]'s strictness.
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
@@ -80,25 +52,6 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     } else {
         Some(v)
     }
-}
-
-/// Appends the decimal form of `v` to `out` without allocating.
-pub fn write_i64(v: i64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// The decimal form of `v` as bytes.

@@ -472,7 +472,7 @@ fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Key/value pairs must come in pairs; the arity error names the command as Redis does.
 fn check_pairs(ctx: &Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::Arity(ctx.cmd.name.to_string()));
     }
     Ok(())
