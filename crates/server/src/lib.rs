@@ -20,6 +20,12 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n as usize,
     };
+    // Like redis-server, work inside `dir`: relative file names (dump.rdb, the AOF directory)
+    // are relative to it.
+    if let Some(dir) = config.get("dir").filter(|d| !d.is_empty()) {
+        std::env::set_current_dir(&dir)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("Can't chdir to '{dir}': {e}")))?;
+    }
     let port = config.get_u64("port") as u16;
     let bind = config.get("bind").unwrap_or_default();
     let listeners = net::bind_all(&bind, port)?;

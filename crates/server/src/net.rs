@@ -206,7 +206,9 @@ impl Worker {
             .iter()
             // Redis never times out replicas, masters, blocked or subscribed clients.
             .filter(|(_, c)| {
-                !c.client.shared.has_flag(flag::REPLICA | flag::MASTER | flag::BLOCKED | flag::PUBSUB)
+                !c.client
+                    .shared
+                    .has_flag(flag::REPLICA | flag::MASTER | flag::BLOCKED | flag::PUBSUB)
                     && c.client.shared.idle_ms(now) > timeout_ms
             })
             .map(|(k, _)| k)

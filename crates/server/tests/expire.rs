@@ -252,7 +252,7 @@ fn sub_second_expiry_is_exact() {
 
 #[test]
 fn lazy_expiry_on_access_counts_expired_keys() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--enable-debug-command", "yes"]);
     let mut c = srv.client();
     ok(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     for k in ["k1", "k2", "k3"] {

@@ -750,7 +750,7 @@ mod tests {
         walk(&d.t0);
         walk(&d.t1);
         assert_eq!(seen.len(), d.len());
-        if d.len() > 0 {
+        if !d.is_empty() {
             assert!(d.t0.size >= MIN_SIZE);
         }
         if !d.is_rehashing() {
@@ -809,12 +809,6 @@ mod tests {
         fn choose(&self, rng: &mut impl Rng) -> Option<u64> {
             (!self.v.is_empty()).then(|| self.v[rng.gen_range(0..self.v.len())])
         }
-        fn contains(&self, k: u64) -> bool {
-            self.pos.contains_key(&k)
-        }
-        fn len(&self) -> usize {
-            self.v.len()
-        }
     }
 
     #[test]
@@ -870,8 +864,8 @@ mod tests {
         let mut present = KeySet::default();
         let mut grows = 0;
         let mut shrinks = 0;
-        for cycle in 0..12u64 {
-            let target = [40, 300, 3000, 9000][cycle as usize % 4];
+        for cycle in 0..8u64 {
+            let target = [40, 300, 3000, 7000][cycle as usize % 4];
             let space = target * 2;
             // Phase 1: mostly inserts up to `target`; phase 2: mostly removes down to ~0.
             for phase in 0..2 {
@@ -926,15 +920,16 @@ mod tests {
                             shrinks += 1;
                         }
                     }
-                    if target <= 300 || ops % 997 == 0 {
+                    let every = [1, 17, 997, 997][cycle as usize % 4];
+                    if ops.checked_rem(every) == Some(0) {
                         check(&d);
                     }
                 }
                 check_model(&d, &m);
             }
         }
-        assert!(grows >= 12 * 4, "grows {grows}");
-        assert!(shrinks >= 12 * 2, "shrinks {shrinks}");
+        assert!(grows >= 8 * 4, "grows {grows}");
+        assert!(shrinks >= 8 * 2, "shrinks {shrinks}");
         // Drain completely; the table ends small.
         for k in m.keys().copied().collect::<Vec<_>>() {
             assert!(rm(&mut d, k).is_some());
@@ -1029,7 +1024,9 @@ mod tests {
                         }
                     }
                 }
-                check(&d);
+                if n.checked_rem(8) == Some(0) || d.len() < 100 {
+                    check(&d);
+                }
             }
             check_model(&d, &m);
         }
@@ -1155,21 +1152,20 @@ mod tests {
 
     #[test]
     fn scan_guarantee_shrink_mid_scan() {
-        for seed in 0..20u64 {
+        for seed in 0..10u64 {
             let mut rng = StdRng::seed_from_u64(100 + seed);
             let mut d = Dict::new();
             let mut present = HashSet::new();
             // Many keys that go away, a few that stay for the whole scan.
-            for i in 0..20_000 {
+            for i in 0..10_000 {
                 ins(&mut d, i, i);
                 present.insert(i);
             }
-            let keep: HashSet<u64> = (0..20_000).filter(|i| i % 97 == 0).collect();
-            let mut doomed: Vec<u64> = (0..20_000).filter(|i| !keep.contains(i)).collect();
+            let mut doomed: Vec<u64> = (0..10_000).filter(|i| i % 97 != 0).collect();
             doomed.shuffle(&mut rng);
             let (_, shrinks, during) =
                 scan_with_mutations(&mut d, &mut present, |_, d, present, removed| {
-                    for _ in 0..rng.gen_range(0..400) {
+                    for _ in 0..rng.gen_range(0..200) {
                         if let Some(k) = doomed.pop() {
                             rm(d, k).unwrap();
                             present.remove(&k);
@@ -1183,7 +1179,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(48))]
 
         /// Arbitrary insert/remove bursts between scan steps.
         #[test]
@@ -1193,24 +1189,27 @@ mod tests {
         ) {
             let mut d = Dict::new();
             let mut present = HashSet::new();
+            let mut keys = KeySet::default();
             for i in 0..initial {
                 ins(&mut d, i, i);
                 present.insert(i);
+                keys.insert(i);
             }
             let mut next = 1_000_000u64;
             let mut bursts = bursts.into_iter();
+            let mut rng = StdRng::seed_from_u64(initial);
             scan_with_mutations(&mut d, &mut present, |_, d, present, removed| {
                 let Some((insert, n, steps)) = bursts.next() else { return };
-                for j in 0..n as u64 {
+                for _ in 0..n {
                     if insert {
                         ins(d, next, 0);
                         present.insert(next);
+                        keys.insert(next);
                         next += 1;
                     } else {
-                        // Remove a deterministic spread of present keys.
-                        let Some(&k) = present.iter().nth((j as usize * 7) % present.len().max(1))
-                        else { break };
+                        let Some(k) = keys.choose(&mut rng) else { break };
                         rm(d, k).unwrap();
+                        keys.remove(k);
                         present.remove(&k);
                         removed.insert(k);
                     }

@@ -294,8 +294,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_forty_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    fn entry_fits_forty_bytes() {
+        // 32 while strings are the only type; collection variants of `Value` (one pointer
+        // each) bring it to 40, the budget.
+        assert!(std::mem::size_of::<Entry>() <= 40);
     }
 
     #[test]

@@ -134,18 +134,20 @@ fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some(v @ (0 | 1)) => v == 1,
         _ => return Err(CmdError::msg("ERR bit is not an integer or out of range")),
     };
-    let mut keys = ctx.keys();
-    let (v, grown) = bits_for_write(&mut keys, args.get(1), off)?;
-    let (byte, mask) = ((off >> 3) as usize, 0x80u8 >> (off & 7));
-    let old = v[byte] & mask != 0;
-    if on {
-        v[byte] |= mask;
-    } else {
-        v[byte] &= !mask;
-    }
-    drop(keys);
+    let (old, changed) = {
+        let mut keys = ctx.keys();
+        let (v, grown) = bits_for_write(&mut keys, args.get(1), off)?;
+        let (byte, mask) = ((off >> 3) as usize, 0x80u8 >> (off & 7));
+        let old = v[byte] & mask != 0;
+        if on {
+            v[byte] |= mask;
+        } else {
+            v[byte] &= !mask;
+        }
+        (old, grown || old != on)
+    };
     // Like Redis, count a change only if the key was created or grown or the bit flipped.
-    ctx.dirty += u64::from(grown || old != on);
+    ctx.dirty += u64::from(changed);
     ctx.out.int(i64::from(old));
     Ok(())
 }
@@ -313,47 +315,49 @@ fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             "ERR BITOP NOT must be called with a single source key.",
         ));
     }
-    let mut keys = ctx.keys();
-    let mut res: Vec<u8> = Vec::new();
-    for (n, key) in args.iter().enumerate().skip(3) {
-        let src = match keys.read(key) {
-            None => &[][..],
-            Some(e) => e.string().ok_or(CmdError::WrongType)?,
-        };
-        if n == 3 {
-            res.extend_from_slice(src);
-            continue;
-        }
-        // Bytes past a shorter operand's end are zeros: AND clears, OR/XOR keep the other.
-        let common = res.len().min(src.len());
-        for (r, &b) in res[..common].iter_mut().zip(src) {
-            match op {
-                Op::And => *r &= b,
-                Op::Or => *r |= b,
-                Op::Xor => *r ^= b,
-                Op::Not => {}
+    let (changed, len) = {
+        let mut keys = ctx.keys();
+        let mut res: Vec<u8> = Vec::new();
+        for (n, key) in args.iter().enumerate().skip(3) {
+            let src = match keys.read(key) {
+                None => &[][..],
+                Some(e) => e.string().ok_or(CmdError::WrongType)?,
+            };
+            if n == 3 {
+                res.extend_from_slice(src);
+                continue;
+            }
+            // Bytes past a shorter operand's end are zeros: AND clears, OR/XOR keep the other.
+            let common = res.len().min(src.len());
+            for (r, &b) in res[..common].iter_mut().zip(src) {
+                match op {
+                    Op::And => *r &= b,
+                    Op::Or => *r |= b,
+                    Op::Xor => *r ^= b,
+                    Op::Not => {}
+                }
+            }
+            if op == Op::And {
+                res[common..].fill(0);
+                res.resize(res.len().max(src.len()), 0);
+            } else {
+                res.extend_from_slice(&src[common..]);
             }
         }
-        if op == Op::And {
-            res[common..].fill(0);
-            res.resize(res.len().max(src.len()), 0);
-        } else {
-            res.extend_from_slice(&src[common..]);
+        if op == Op::Not {
+            res.iter_mut().for_each(|b| *b = !*b);
         }
-    }
-    if op == Op::Not {
-        res.iter_mut().for_each(|b| *b = !*b);
-    }
-    let dest = args.get(2);
-    let changed = if res.is_empty() {
-        keys.remove(dest).is_some()
-    } else {
-        keys.set_string(dest, &res, Expire::Clear);
-        true
+        let dest = args.get(2);
+        let changed = if res.is_empty() {
+            keys.remove(dest).is_some()
+        } else {
+            keys.set_string(dest, &res, Expire::Clear);
+            true
+        };
+        (changed, res.len())
     };
-    drop(keys);
     ctx.dirty += u64::from(changed);
-    ctx.out.int(res.len() as i64);
+    ctx.out.int(len as i64);
     Ok(())
 }
 
@@ -502,52 +506,54 @@ impl Field {
 /// INCRBY the new one), or null when OVERFLOW FAIL refused it.
 fn run_fields(ctx: &mut Ctx<'_>, key: &[u8], fields: &[Field]) -> CmdResult {
     let write = fields.iter().any(|f| !matches!(f.op, FieldOp::Get));
-    let (mut keys, out) = ctx.keys_out();
-    if !write {
-        let s = match keys.read(key) {
-            None => &[][..],
-            Some(e) => e.string().ok_or(CmdError::WrongType)?,
-        };
+    let changes = {
+        let (mut keys, out) = ctx.keys_out();
+        if !write {
+            let s = match keys.read(key) {
+                None => &[][..],
+                Some(e) => e.string().ok_or(CmdError::WrongType)?,
+            };
+            out.array(fields.len());
+            for f in fields {
+                out.int(f.decode(get_field(s, f.offset, f.bits)) as i64);
+            }
+            return Ok(());
+        }
+        let top = fields
+            .iter()
+            .filter(|f| !matches!(f.op, FieldOp::Get))
+            .map(|f| f.offset + u64::from(f.bits) - 1)
+            .max()
+            .unwrap_or(0);
+        let (s, grown) = bits_for_write(&mut keys, key, top)?;
+        let mut changes = 0;
         out.array(fields.len());
         for f in fields {
-            out.int(f.decode(get_field(s, f.offset, f.bits)) as i64);
+            let old = f.decode(get_field(s, f.offset, f.bits));
+            let (new, reply) = match f.op {
+                FieldOp::Get => {
+                    out.int(old as i64);
+                    continue;
+                }
+                // SET of an unsigned field takes the argument's 64-bit pattern, as Redis does.
+                FieldOp::Set(v) if !f.signed => (f.fit(i128::from(v as u64)), old),
+                FieldOp::Set(v) => (f.fit(i128::from(v)), old),
+                FieldOp::IncrBy(by) => {
+                    let new = f.fit(old + i128::from(by));
+                    (new, new.unwrap_or(0))
+                }
+            };
+            match new {
+                Some(new) => {
+                    set_field(s, f.offset, f.bits, new as u64);
+                    out.int(reply as i64);
+                    changes += u64::from(grown || new != old);
+                }
+                None => out.null(),
+            }
         }
-        return Ok(());
-    }
-    let top = fields
-        .iter()
-        .filter(|f| !matches!(f.op, FieldOp::Get))
-        .map(|f| f.offset + u64::from(f.bits) - 1)
-        .max()
-        .unwrap_or(0);
-    let (s, grown) = bits_for_write(&mut keys, key, top)?;
-    let mut changes = 0;
-    out.array(fields.len());
-    for f in fields {
-        let old = f.decode(get_field(s, f.offset, f.bits));
-        let (new, reply) = match f.op {
-            FieldOp::Get => {
-                out.int(old as i64);
-                continue;
-            }
-            // SET of an unsigned field takes the argument's 64-bit pattern, as Redis does.
-            FieldOp::Set(v) if !f.signed => (f.fit(i128::from(v as u64)), old),
-            FieldOp::Set(v) => (f.fit(i128::from(v)), old),
-            FieldOp::IncrBy(by) => {
-                let new = f.fit(old + i128::from(by));
-                (new, new.unwrap_or(0))
-            }
-        };
-        match new {
-            Some(new) => {
-                set_field(s, f.offset, f.bits, new as u64);
-                out.int(reply as i64);
-                changes += u64::from(grown || new != old);
-            }
-            None => out.null(),
-        }
-    }
-    drop(keys);
+        changes
+    };
     ctx.dirty += changes;
     Ok(())
 }

@@ -16,8 +16,6 @@ use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::server::Server;
 
-/// The Redis version we answer as (HELLO `version`).
-
 /// The only user until ACLs exist.
 const DEFAULT_USER: &[u8] = b"default";
 

@@ -206,7 +206,6 @@ fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .skip(1)
         .filter(|k| keys.remove(k).is_some())
         .count();
-    drop(keys);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -216,7 +215,6 @@ fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn unlink(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut keys = ctx.keys();
     let removed: Vec<Entry> = args.iter().skip(1).filter_map(|k| keys.remove(k)).collect();
-    drop(keys);
     drop(ctx.locked.take());
     ctx.out.int(removed.len() as i64);
     drop(removed);
@@ -231,7 +229,6 @@ fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .skip(1)
         .filter(|k| keys.read_no_touch(k).is_some())
         .count();
-    drop(keys);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -254,7 +251,6 @@ fn touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .skip(1)
         .filter(|k| keys.read(k).is_some())
         .count();
-    drop(keys);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -325,7 +321,6 @@ fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if copied {
         to.insert(copy);
     }
-    drop(to);
     ctx.out.int(i64::from(copied));
     Ok(())
 }

@@ -487,22 +487,22 @@ fn mset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Sets every key/value pair of MSET / MSETNX.
 fn set_pairs(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    ctx.dirty += (args.len() / 2) as u64;
     let mut keys = ctx.keys();
     for i in (1..args.len()).step_by(2) {
         keys.set_string(args.get(i), args.get(i + 1), Expire::Clear);
     }
-    drop(keys);
-    ctx.dirty += (args.len() / 2) as u64;
 }
 
 /// MSETNX: all or nothing — 0 and no write if any key exists.
 fn msetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     check_pairs(ctx, args)?;
-    let mut keys = ctx.keys();
-    let any = (1..args.len())
-        .step_by(2)
-        .any(|i| keys.contains(args.get(i)));
-    drop(keys);
+    let any = {
+        let mut keys = ctx.keys();
+        (1..args.len())
+            .step_by(2)
+            .any(|i| keys.contains(args.get(i)))
+    };
     if !any {
         set_pairs(ctx, args);
     }
@@ -514,20 +514,21 @@ fn msetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (key, add) = (args.get(1), args.get(2));
     let max = max_string_len(ctx);
-    let mut keys = ctx.keys();
-    let len = match keys.write(key) {
-        Some(e) => {
-            let v = e.string_mut().ok_or(CmdError::WrongType)?;
-            check_string_len(v.len() as u64, add.len() as u64, max)?;
-            v.extend_from_slice(add);
-            v.len()
-        }
-        None => {
-            keys.set_string(key, add, Expire::Clear);
-            add.len()
+    let len = {
+        let mut keys = ctx.keys();
+        match keys.write(key) {
+            Some(e) => {
+                let v = e.string_mut().ok_or(CmdError::WrongType)?;
+                check_string_len(v.len() as u64, add.len() as u64, max)?;
+                v.extend_from_slice(add);
+                v.len()
+            }
+            None => {
+                keys.set_string(key, add, Expire::Clear);
+                add.len()
+            }
         }
     };
-    drop(keys);
     ctx.dirty += 1;
     ctx.out.int(len as i64);
     Ok(())
@@ -546,14 +547,16 @@ fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Adds `by` to the integer stored at `key` (0 if missing) and replies with the result. The
 /// value is rewritten in the entry, so the TTL survives.
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
-    let mut keys = ctx.keys();
-    let old = match keys.write(key) {
-        None => 0,
-        Some(e) => int_arg(e.string().ok_or(CmdError::WrongType)?)?,
+    let new = {
+        let mut keys = ctx.keys();
+        let old = match keys.write(key) {
+            None => 0,
+            Some(e) => int_arg(e.string().ok_or(CmdError::WrongType)?)?,
+        };
+        let new = old.checked_add(by).ok_or(CmdError::Overflow)?;
+        keys.set_string(key, &i64_bytes(new), Expire::Keep);
+        new
     };
-    let new = old.checked_add(by).ok_or(CmdError::Overflow)?;
-    keys.set_string(key, &i64_bytes(new), Expire::Keep);
-    drop(keys);
     ctx.dirty += 1;
     ctx.out.int(new);
     Ok(())
@@ -584,19 +587,23 @@ fn decrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// finite, and the result is stored as text (keeping the TTL).
 fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(1);
-    let mut keys = ctx.keys();
-    let old = match keys.write(key) {
-        None => 0.0,
-        Some(e) => parse_f64(e.string().ok_or(CmdError::WrongType)?).ok_or(CmdError::NotFloat)?,
+    let text = {
+        let mut keys = ctx.keys();
+        let old = match keys.write(key) {
+            None => 0.0,
+            Some(e) => {
+                parse_f64(e.string().ok_or(CmdError::WrongType)?).ok_or(CmdError::NotFloat)?
+            }
+        };
+        let by = parse_f64(args.get(2)).ok_or(CmdError::NotFloat)?;
+        let new = old + by;
+        if !new.is_finite() {
+            return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
+        }
+        let text = format_incr_float(new, ulp(old) + ulp(by) + ulp(new));
+        keys.set_string(key, &text, Expire::Keep);
+        text
     };
-    let by = parse_f64(args.get(2)).ok_or(CmdError::NotFloat)?;
-    let new = old + by;
-    if !new.is_finite() {
-        return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
-    }
-    let text = format_incr_float(new, ulp(old) + ulp(by) + ulp(new));
-    keys.set_string(key, &text, Expire::Keep);
-    drop(keys);
     ctx.dirty += 1;
     ctx.out.bulk(&text);
     Ok(())
@@ -681,34 +688,35 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let offset = offset as u64;
     let max = max_string_len(ctx);
-    let mut keys = ctx.keys();
-    let len = match keys.write(key) {
-        None if val.is_empty() => 0,
-        None => {
-            check_string_len(offset, val.len() as u64, max)?;
-            let mut v = vec![0u8; offset as usize];
-            v.extend_from_slice(val);
-            let len = v.len();
-            keys.insert(Entry::new_value(key, Value::RawStr(Box::new(v)), None, 0));
-            len
-        }
-        Some(e) => {
-            let cur = e.string().ok_or(CmdError::WrongType)?.len();
-            if val.is_empty() {
-                cur
-            } else {
+    let len = {
+        let mut keys = ctx.keys();
+        match keys.write(key) {
+            None if val.is_empty() => 0,
+            None => {
                 check_string_len(offset, val.len() as u64, max)?;
-                let v = e.string_mut().ok_or(CmdError::WrongType)?;
-                let (off, end) = (offset as usize, offset as usize + val.len());
-                if v.len() < end {
-                    v.resize(end, 0);
+                let mut v = vec![0u8; offset as usize];
+                v.extend_from_slice(val);
+                let len = v.len();
+                keys.insert(Entry::new_value(key, Value::RawStr(Box::new(v)), None, 0));
+                len
+            }
+            Some(e) => {
+                let cur = e.string().ok_or(CmdError::WrongType)?.len();
+                if val.is_empty() {
+                    cur
+                } else {
+                    check_string_len(offset, val.len() as u64, max)?;
+                    let v = e.string_mut().ok_or(CmdError::WrongType)?;
+                    let (off, end) = (offset as usize, offset as usize + val.len());
+                    if v.len() < end {
+                        v.resize(end, 0);
+                    }
+                    v[off..end].copy_from_slice(val);
+                    v.len()
                 }
-                v[off..end].copy_from_slice(val);
-                v.len()
             }
         }
     };
-    drop(keys);
     ctx.dirty += u64::from(!val.is_empty());
     ctx.out.int(len as i64);
     Ok(())
@@ -727,17 +735,19 @@ struct LcsOpts {
 /// by dynamic programming. The table is bounded by proto-max-bulk-len, as in Redis.
 fn lcs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let max = max_string_len(ctx);
-    let mut keys = ctx.keys();
-    let type_err = || CmdError::msg("ERR The specified keys must contain string values");
-    let a = match keys.read(args.get(1)) {
-        None => Vec::new(),
-        Some(e) => e.string().ok_or_else(type_err)?.to_vec(),
+    let (a, b) = {
+        let mut keys = ctx.keys();
+        let type_err = || CmdError::msg("ERR The specified keys must contain string values");
+        let a = match keys.read(args.get(1)) {
+            None => Vec::new(),
+            Some(e) => e.string().ok_or_else(type_err)?.to_vec(),
+        };
+        let b = match keys.read(args.get(2)) {
+            None => Vec::new(),
+            Some(e) => e.string().ok_or_else(type_err)?.to_vec(),
+        };
+        (a, b)
     };
-    let b = match keys.read(args.get(2)) {
-        None => Vec::new(),
-        Some(e) => e.string().ok_or_else(type_err)?.to_vec(),
-    };
-    drop(keys);
     let mut o = LcsOpts::default();
     let mut i = 3;
     while i < args.len() {
