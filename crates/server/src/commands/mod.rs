@@ -1,7 +1,9 @@
 //! The command table: every family's commands gathered into one lookup structure that
 //! dispatch, COMMAND, ACL and MULTI all read.
 
-use std::collections::HashMap;
+/// Command names are looked up once per command: a fast hasher matters more than DoS
+/// resistance here, since the table's keys are fixed and clients can't add to it.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::sync::OnceLock;
 
 use flowkv_protocol::Args;
@@ -15,6 +17,7 @@ pub mod debug;
 pub mod expire;
 pub mod introspect;
 pub mod keys;
+pub mod memory;
 pub mod server;
 pub mod string;
 
@@ -27,6 +30,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         string::COMMANDS,
         bitmap::COMMANDS,
         server::COMMANDS,
+        memory::COMMANDS,
         config::COMMANDS,
         introspect::COMMANDS,
         debug::COMMANDS,
@@ -60,8 +64,8 @@ pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = Table {
-            by_name: HashMap::new(),
-            subs: HashMap::new(),
+            by_name: HashMap::default(),
+            subs: HashMap::default(),
             flat: Vec::new(),
         };
         for cmd in families() {
