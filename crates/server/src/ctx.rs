@@ -34,6 +34,14 @@ impl<'a> Ctx<'a> {
         self.keys_out().0
     }
 
+    /// Replies to a HELP subcommand: one status line per text line, as Redis does.
+    pub fn help(&mut self, lines: &[&str]) {
+        self.out.array(lines.len());
+        for l in lines {
+            self.out.simple(l.as_bytes());
+        }
+    }
+
     /// The keys and the reply writer at once, so a handler can reply with borrowed data.
     pub fn keys_out(&mut self) -> (Keys<'_, 'a>, &mut Reply<'a>) {
         let locked = self

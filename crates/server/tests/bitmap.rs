@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Server;
+use common::{err_line, Server};
 use redis::{cmd, Connection, RedisResult, Value};
 
 fn q(con: &mut Connection, args: &[&[u8]]) -> RedisResult<Value> {
@@ -26,16 +26,6 @@ fn bytes(con: &mut Connection, key: &str) -> Option<Vec<u8>> {
     cmd("GET").arg(key).query(con).unwrap()
 }
 
-/// The error line of a failed command.
-fn err(r: RedisResult<Value>) -> String {
-    let e = r.expect_err("expected an error");
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
-    }
-}
-
 const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const BAD_TYPE: &str =
     "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
@@ -55,12 +45,15 @@ fn setbit_getbit() {
     assert_eq!(i(&mut c, &[b"GETBIT", b"b", b"1000000"]), 0);
     assert_eq!(i(&mut c, &[b"GETBIT", b"missing", b"3"]), 0);
     for off in [&b"-1"[..], b"4294967296", b"abc", b"#1"] {
-        assert_eq!(err(q(&mut c, &[b"SETBIT", b"b", off, b"1"])), BAD_OFFSET);
-        assert_eq!(err(q(&mut c, &[b"GETBIT", b"b", off])), BAD_OFFSET);
+        assert_eq!(
+            err_line(q(&mut c, &[b"SETBIT", b"b", off, b"1"])),
+            BAD_OFFSET
+        );
+        assert_eq!(err_line(q(&mut c, &[b"GETBIT", b"b", off])), BAD_OFFSET);
     }
     for v in [&b"-1"[..], b"2", b"10", b"x"] {
         assert_eq!(
-            err(q(&mut c, &[b"SETBIT", b"b", b"1", v])),
+            err_line(q(&mut c, &[b"SETBIT", b"b", b"1", v])),
             "ERR bit is not an integer or out of range"
         );
     }
@@ -88,15 +81,15 @@ fn bitcount_ranges() {
     assert_eq!(i(&mut c, &[b"BITCOUNT", b"s", b"0", b"4294967296"]), 26);
     assert_eq!(i(&mut c, &[b"BITCOUNT", b"missing", b"0"]), 0);
     assert_eq!(
-        err(q(&mut c, &[b"BITCOUNT", b"s", b"0"])),
+        err_line(q(&mut c, &[b"BITCOUNT", b"s", b"0"])),
         "ERR syntax error"
     );
     assert_eq!(
-        err(q(&mut c, &[b"BITCOUNT", b"s", b"0", b"1", b"hello"])),
+        err_line(q(&mut c, &[b"BITCOUNT", b"s", b"0", b"1", b"hello"])),
         "ERR syntax error"
     );
     assert_eq!(
-        err(q(&mut c, &[b"BITCOUNT", b"s", b"a", b"1"])),
+        err_line(q(&mut c, &[b"BITCOUNT", b"s", b"a", b"1"])),
         "ERR value is not an integer or out of range"
     );
 }
@@ -120,15 +113,15 @@ fn bitpos() {
     assert_eq!(i(&mut c, &[b"BITPOS", b"missing", b"0"]), 0);
     assert_eq!(i(&mut c, &[b"BITPOS", b"missing", b"1"]), -1);
     assert_eq!(
-        err(q(&mut c, &[b"BITPOS", b"p", b"2"])),
+        err_line(q(&mut c, &[b"BITPOS", b"p", b"2"])),
         "ERR The bit argument must be 1 or 0."
     );
     assert_eq!(
-        err(q(&mut c, &[b"BITPOS", b"p", b"0", b"1", b"2", b"BITS"])),
+        err_line(q(&mut c, &[b"BITPOS", b"p", b"0", b"1", b"2", b"BITS"])),
         "ERR syntax error"
     );
     assert_eq!(
-        err(q(
+        err_line(q(
             &mut c,
             &[b"BITPOS", b"p", b"0", b"1", b"2", b"BIT", b"x"]
         )),
@@ -161,11 +154,11 @@ fn bitop() {
     assert_eq!(i(&mut c, &[b"BITOP", b"OR", b"d", b"missing"]), 0);
     assert_eq!(i(&mut c, &[b"EXISTS", b"d"]), 0);
     assert_eq!(
-        err(q(&mut c, &[b"BITOP", b"NOT", b"d", b"a", b"b"])),
+        err_line(q(&mut c, &[b"BITOP", b"NOT", b"d", b"a", b"b"])),
         "ERR BITOP NOT must be called with a single source key."
     );
     assert_eq!(
-        err(q(&mut c, &[b"BITOP", b"NAND", b"d", b"a"])),
+        err_line(q(&mut c, &[b"BITOP", b"NAND", b"d", b"a"])),
         "ERR syntax error"
     );
 }
@@ -237,7 +230,7 @@ fn bitfield() {
         Value::Array(vec![])
     );
     assert_eq!(
-        err(q(
+        err_line(q(
             &mut c,
             &[b"BITFIELD_RO", b"bf", b"SET", b"i8", b"0", b"1"]
         )),
@@ -245,26 +238,26 @@ fn bitfield() {
     );
     for ty in [&b"u64"[..], b"i65", b"i0", b"x8", b"I8", b"i"] {
         assert_eq!(
-            err(q(&mut c, &[b"BITFIELD", b"bf", b"GET", ty, b"0"])),
+            err_line(q(&mut c, &[b"BITFIELD", b"bf", b"GET", ty, b"0"])),
             BAD_TYPE
         );
     }
     for off in [&b"-1"[..], b"#-1", b"4294967296", b"x"] {
         assert_eq!(
-            err(q(&mut c, &[b"BITFIELD", b"bf", b"GET", b"i8", off])),
+            err_line(q(&mut c, &[b"BITFIELD", b"bf", b"GET", b"i8", off])),
             BAD_OFFSET
         );
     }
     assert_eq!(
-        err(q(&mut c, &[b"BITFIELD", b"bf", b"OVERFLOW", b"foo"])),
+        err_line(q(&mut c, &[b"BITFIELD", b"bf", b"OVERFLOW", b"foo"])),
         "ERR Invalid OVERFLOW type specified"
     );
     assert_eq!(
-        err(q(&mut c, &[b"BITFIELD", b"bf", b"GET", b"i8"])),
+        err_line(q(&mut c, &[b"BITFIELD", b"bf", b"GET", b"i8"])),
         "ERR syntax error"
     );
     assert_eq!(
-        err(q(&mut c, &[b"BITFIELD", b"bf", b"SET", b"i8", b"0", b"x"])),
+        err_line(q(&mut c, &[b"BITFIELD", b"bf", b"SET", b"i8", b"0", b"x"])),
         "ERR value is not an integer or out of range"
     );
     // Nothing was written by the failed commands.
@@ -282,12 +275,12 @@ fn wrong_type_and_key_specs() {
     let has_coll = q(&mut c, &[b"RPUSH", b"l", b"a"]).is_ok();
     if has_coll {
         let wt = "WRONGTYPE Operation against a key holding the wrong kind of value";
-        assert_eq!(err(q(&mut c, &[b"SETBIT", b"l", b"0", b"1"])), wt);
-        assert_eq!(err(q(&mut c, &[b"GETBIT", b"l", b"0"])), wt);
-        assert_eq!(err(q(&mut c, &[b"BITCOUNT", b"l"])), wt);
-        assert_eq!(err(q(&mut c, &[b"BITOP", b"OR", b"d", b"l"])), wt);
+        assert_eq!(err_line(q(&mut c, &[b"SETBIT", b"l", b"0", b"1"])), wt);
+        assert_eq!(err_line(q(&mut c, &[b"GETBIT", b"l", b"0"])), wt);
+        assert_eq!(err_line(q(&mut c, &[b"BITCOUNT", b"l"])), wt);
+        assert_eq!(err_line(q(&mut c, &[b"BITOP", b"OR", b"d", b"l"])), wt);
         assert_eq!(
-            err(q(&mut c, &[b"BITFIELD", b"l", b"GET", b"u8", b"0"])),
+            err_line(q(&mut c, &[b"BITFIELD", b"l", b"GET", b"u8", b"0"])),
             wt
         );
     }

@@ -5,37 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::Server;
-use redis::{cmd, Connection, RedisResult, Value};
-
-fn q(con: &mut Connection, args: &[&str]) -> RedisResult<Value> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-}
-
-fn int(con: &mut Connection, args: &[&str]) -> i64 {
-    match q(con, args) {
-        Ok(Value::Int(n)) => n,
-        other => panic!("{args:?}: expected an integer, got {other:?}"),
-    }
-}
-
-fn ok(con: &mut Connection, args: &[&str]) {
-    assert_eq!(q(con, args), Ok(Value::Okay), "{args:?}");
-}
-
-/// The full error line of a failing command.
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    let e = q(con, args).expect_err("expected an error");
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
-    }
-}
+use common::{err, int, ok, Server};
+use redis::{cmd, Connection};
 
 fn now_ms() -> i64 {
     SystemTime::now()

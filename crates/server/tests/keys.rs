@@ -6,24 +6,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::Server;
-use redis::{cmd, Connection, RedisResult, Value};
-
-/// Runs a command given as words.
-fn q(con: &mut Connection, args: &[&str]) -> RedisResult<Value> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-}
-
-fn int(con: &mut Connection, args: &[&str]) -> i64 {
-    match q(con, args) {
-        Ok(Value::Int(n)) => n,
-        other => panic!("{args:?}: expected an integer, got {other:?}"),
-    }
-}
+use common::{err, int, ok, q, Server};
+use redis::{cmd, Connection, Value};
 
 fn bulk(con: &mut Connection, args: &[&str]) -> Option<String> {
     match q(con, args) {
@@ -33,25 +17,11 @@ fn bulk(con: &mut Connection, args: &[&str]) -> Option<String> {
     }
 }
 
-fn ok(con: &mut Connection, args: &[&str]) {
-    assert_eq!(q(con, args), Ok(Value::Okay), "{args:?}");
-}
-
 fn status(con: &mut Connection, args: &[&str]) -> String {
     match q(con, args) {
         Ok(Value::SimpleString(s)) => s,
         Ok(Value::Okay) => "OK".into(),
         other => panic!("{args:?}: expected a status, got {other:?}"),
-    }
-}
-
-/// The full error line of a failing command.
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    let e = q(con, args).expect_err("expected an error");
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
     }
 }
 

@@ -5,36 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::Server;
-use redis::{cmd, Connection, RedisResult, Value};
-
-/// The error line of a failed command (code and message, as Redis sends it).
-fn err(r: RedisResult<Value>) -> String {
-    let e = r.expect_err("expected an error");
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
-    }
-}
-
-fn q(con: &mut Connection, args: &[&str]) -> RedisResult<Value> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-}
+use common::{err_line, int, q, Server};
+use redis::{cmd, Connection, Value};
 
 fn s(con: &mut Connection, args: &[&str]) -> Option<String> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).expect("command failed")
-}
-
-fn i(con: &mut Connection, args: &[&str]) -> i64 {
     let mut c = cmd(args[0]);
     for a in &args[1..] {
         c.arg(*a);
@@ -93,25 +67,28 @@ fn get_set_and_options() {
         &["SET", "k", "v", "PERSIST"],
         &["SET", "k", "v", "foo"],
     ] {
-        assert_eq!(err(q(&mut c, bad)), SYNTAX, "{bad:?}");
+        assert_eq!(err_line(q(&mut c, bad)), SYNTAX, "{bad:?}");
     }
-    assert_eq!(err(q(&mut c, &["SET", "k", "v", "EX", "abc"])), NOT_INT);
+    assert_eq!(
+        err_line(q(&mut c, &["SET", "k", "v", "EX", "abc"])),
+        NOT_INT
+    );
     for t in ["0", "-1", "9223372036854775807"] {
         assert_eq!(
-            err(q(&mut c, &["SET", "k", "v", "EX", t])),
+            err_line(q(&mut c, &["SET", "k", "v", "EX", t])),
             "ERR invalid expire time in 'set' command"
         );
     }
     assert_eq!(
-        err(q(&mut c, &["SETEX", "k", "-10", "v"])),
+        err_line(q(&mut c, &["SETEX", "k", "-10", "v"])),
         "ERR invalid expire time in 'setex' command"
     );
     assert_eq!(
-        err(q(&mut c, &["PSETEX", "k", "0", "v"])),
+        err_line(q(&mut c, &["PSETEX", "k", "0", "v"])),
         "ERR invalid expire time in 'psetex' command"
     );
     assert_eq!(
-        err(q(&mut c, &["SET", "k"])),
+        err_line(q(&mut c, &["SET", "k"])),
         "ERR wrong number of arguments for 'set' command"
     );
     assert_eq!(s(&mut c, &["GET", "k"]).as_deref(), Some("v2"));
@@ -128,38 +105,38 @@ fn ttl_interplay() {
     // TTL belongs to another family; check TTLs only once it exists.
     if q(&mut c, &["TTL", "k"]).is_ok() {
         {
-            let ttl = i(&mut c, &["TTL", "k"]);
+            let ttl = int(&mut c, &["TTL", "k"]);
             assert!((99..=100).contains(&ttl), "{ttl}");
             q(&mut c, &["SET", "k", "v2", "KEEPTTL"]).unwrap();
-            assert!(i(&mut c, &["TTL", "k"]) > 0);
+            assert!(int(&mut c, &["TTL", "k"]) > 0);
             q(&mut c, &["APPEND", "k", "x"]).unwrap();
             q(&mut c, &["SETRANGE", "k", "0", "V"]).unwrap();
-            assert!(i(&mut c, &["TTL", "k"]) > 0);
+            assert!(int(&mut c, &["TTL", "k"]) > 0);
             assert_eq!(s(&mut c, &["GET", "k"]).as_deref(), Some("V2x"));
             q(&mut c, &["SET", "k", "v3"]).unwrap();
-            assert_eq!(i(&mut c, &["TTL", "k"]), -1);
+            assert_eq!(int(&mut c, &["TTL", "k"]), -1);
             // Counters keep the TTL.
             q(&mut c, &["SET", "n", "1", "EX", "100"]).unwrap();
-            assert_eq!(i(&mut c, &["INCR", "n"]), 2);
+            assert_eq!(int(&mut c, &["INCR", "n"]), 2);
             s(&mut c, &["INCRBYFLOAT", "n", "0.5"]);
-            assert!(i(&mut c, &["TTL", "n"]) > 0);
+            assert!(int(&mut c, &["TTL", "n"]) > 0);
             // GETEX sets and removes TTLs.
             assert_eq!(
                 s(&mut c, &["GETEX", "k", "EX", "50"]).as_deref(),
                 Some("v3")
             );
-            assert!((49..=50).contains(&i(&mut c, &["TTL", "k"])));
+            assert!((49..=50).contains(&int(&mut c, &["TTL", "k"])));
             assert_eq!(s(&mut c, &["GETEX", "k", "PERSIST"]).as_deref(), Some("v3"));
-            assert_eq!(i(&mut c, &["TTL", "k"]), -1);
+            assert_eq!(int(&mut c, &["TTL", "k"]), -1);
             assert_eq!(
                 s(&mut c, &["GETEX", "k", "PXAT", "99999999999999"]).as_deref(),
                 Some("v3")
             );
-            assert!(i(&mut c, &["TTL", "k"]) > 1_000_000);
+            assert!(int(&mut c, &["TTL", "k"]) > 1_000_000);
             assert_eq!(s(&mut c, &["GETEX", "k"]).as_deref(), Some("v3"));
-            assert!(i(&mut c, &["TTL", "k"]) > 1_000_000);
+            assert!(int(&mut c, &["TTL", "k"]) > 1_000_000);
             q(&mut c, &["GETSET", "k", "v4"]).unwrap();
-            assert_eq!(i(&mut c, &["TTL", "k"]), -1);
+            assert_eq!(int(&mut c, &["TTL", "k"]), -1);
         }
     }
     // Expiry: PX then GET after it passed.
@@ -180,26 +157,26 @@ fn ttl_interplay() {
         s(&mut c, &["GETEX", "ge", "EXAT", "1"]).as_deref(),
         Some("v")
     );
-    assert_eq!(i(&mut c, &["EXISTS", "ge"]), 0);
+    assert_eq!(int(&mut c, &["EXISTS", "ge"]), 0);
     // GETEX errors.
     q(&mut c, &["SET", "ge", "v"]).unwrap();
     assert_eq!(
-        err(q(&mut c, &["GETEX", "ge", "EX", "1", "PX", "1"])),
+        err_line(q(&mut c, &["GETEX", "ge", "EX", "1", "PX", "1"])),
         SYNTAX
     );
     assert_eq!(
-        err(q(&mut c, &["GETEX", "ge", "PERSIST", "EX", "1"])),
+        err_line(q(&mut c, &["GETEX", "ge", "PERSIST", "EX", "1"])),
         SYNTAX
     );
-    assert_eq!(err(q(&mut c, &["GETEX", "ge", "KEEPTTL"])), SYNTAX);
-    assert_eq!(err(q(&mut c, &["GETEX", "ge", "NX"])), SYNTAX);
+    assert_eq!(err_line(q(&mut c, &["GETEX", "ge", "KEEPTTL"])), SYNTAX);
+    assert_eq!(err_line(q(&mut c, &["GETEX", "ge", "NX"])), SYNTAX);
     assert_eq!(
-        err(q(&mut c, &["GETEX", "ge", "EX", "-1"])),
+        err_line(q(&mut c, &["GETEX", "ge", "EX", "-1"])),
         "ERR invalid expire time in 'getex' command"
     );
     assert_eq!(s(&mut c, &["GETEX", "missing", "EX", "-1"]), None);
     assert_eq!(
-        err(q(&mut c, &["GETEX"])),
+        err_line(q(&mut c, &["GETEX"])),
         "ERR wrong number of arguments for 'getex' command"
     );
 }
@@ -212,8 +189,8 @@ fn getset_getdel_setnx_mget_mset() {
     assert_eq!(s(&mut c, &["GETSET", "k", "b"]).as_deref(), Some("a"));
     assert_eq!(s(&mut c, &["GETDEL", "k"]).as_deref(), Some("b"));
     assert_eq!(s(&mut c, &["GETDEL", "k"]), None);
-    assert_eq!(i(&mut c, &["SETNX", "k", "1"]), 1);
-    assert_eq!(i(&mut c, &["SETNX", "k", "2"]), 0);
+    assert_eq!(int(&mut c, &["SETNX", "k", "1"]), 1);
+    assert_eq!(int(&mut c, &["SETNX", "k", "2"]), 0);
     assert_eq!(s(&mut c, &["GET", "k"]).as_deref(), Some("1"));
 
     assert_eq!(
@@ -228,27 +205,30 @@ fn getset_getdel_setnx_mget_mset() {
         .unwrap();
     assert_eq!(v, vec![Some("1".into()), None, Some("2".into())]);
     assert_eq!(
-        err(q(&mut c, &["MSET", "a", "1", "b"])),
+        err_line(q(&mut c, &["MSET", "a", "1", "b"])),
         "ERR wrong number of arguments for 'mset' command"
     );
     assert_eq!(
-        err(q(&mut c, &["MSETNX", "a", "1", "b"])),
+        err_line(q(&mut c, &["MSETNX", "a", "1", "b"])),
         "ERR wrong number of arguments for 'msetnx' command"
     );
-    assert_eq!(i(&mut c, &["MSETNX", "x1", "1", "a", "9"]), 0);
-    assert_eq!(i(&mut c, &["EXISTS", "x1"]), 0);
-    assert_eq!(i(&mut c, &["MSETNX", "x1", "1", "y1", "2", "x1", "3"]), 1);
+    assert_eq!(int(&mut c, &["MSETNX", "x1", "1", "a", "9"]), 0);
+    assert_eq!(int(&mut c, &["EXISTS", "x1"]), 0);
+    assert_eq!(int(&mut c, &["MSETNX", "x1", "1", "y1", "2", "x1", "3"]), 1);
     assert_eq!(s(&mut c, &["GET", "x1"]).as_deref(), Some("3"));
 
     if make_non_string(&mut c, "coll") {
-        assert_eq!(err(q(&mut c, &["GET", "coll"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["SET", "coll", "v", "GET"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["GETSET", "coll", "v"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["GETDEL", "coll"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["GETEX", "coll"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["APPEND", "coll", "x"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["INCR", "coll"])), WRONGTYPE);
-        assert_eq!(err(q(&mut c, &["SETRANGE", "coll", "0", "x"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["GET", "coll"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["SET", "coll", "v", "GET"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["GETSET", "coll", "v"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["GETDEL", "coll"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["GETEX", "coll"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["APPEND", "coll", "x"])), WRONGTYPE);
+        assert_eq!(err_line(q(&mut c, &["INCR", "coll"])), WRONGTYPE);
+        assert_eq!(
+            err_line(q(&mut c, &["SETRANGE", "coll", "0", "x"])),
+            WRONGTYPE
+        );
         let v: Vec<Option<String>> = cmd("MGET").arg("coll").arg("a").query(&mut c).unwrap();
         assert_eq!(v, vec![None, Some("1".into())]);
         assert_eq!(s(&mut c, &["SET", "coll", "plain"]).as_deref(), Some("OK"));
@@ -260,25 +240,25 @@ fn getset_getdel_setnx_mget_mset() {
 fn counters() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
-    assert_eq!(i(&mut c, &["INCR", "n"]), 1);
-    assert_eq!(i(&mut c, &["INCRBY", "n", "10"]), 11);
-    assert_eq!(i(&mut c, &["DECR", "n"]), 10);
-    assert_eq!(i(&mut c, &["DECRBY", "n", "20"]), -10);
+    assert_eq!(int(&mut c, &["INCR", "n"]), 1);
+    assert_eq!(int(&mut c, &["INCRBY", "n", "10"]), 11);
+    assert_eq!(int(&mut c, &["DECR", "n"]), 10);
+    assert_eq!(int(&mut c, &["DECRBY", "n", "20"]), -10);
     q(&mut c, &["SET", "n", "9223372036854775806"]).unwrap();
-    assert_eq!(i(&mut c, &["INCR", "n"]), i64::MAX);
+    assert_eq!(int(&mut c, &["INCR", "n"]), i64::MAX);
     assert_eq!(
-        err(q(&mut c, &["INCR", "n"])),
+        err_line(q(&mut c, &["INCR", "n"])),
         "ERR increment or decrement would overflow"
     );
     assert_eq!(
-        err(q(&mut c, &["DECRBY", "n", "-9223372036854775808"])),
+        err_line(q(&mut c, &["DECRBY", "n", "-9223372036854775808"])),
         "ERR decrement would overflow"
     );
     for bad in [" 11", "11 ", "1.5", "", "abc", "01"] {
         q(&mut c, &["SET", "b", bad]).unwrap();
-        assert_eq!(err(q(&mut c, &["INCR", "b"])), NOT_INT, "{bad:?}");
+        assert_eq!(err_line(q(&mut c, &["INCR", "b"])), NOT_INT, "{bad:?}");
     }
-    assert_eq!(err(q(&mut c, &["INCRBY", "n", "x"])), NOT_INT);
+    assert_eq!(err_line(q(&mut c, &["INCRBY", "n", "x"])), NOT_INT);
 
     let f = |c: &mut Connection, args: &[&str]| s(c, args).unwrap();
     q(&mut c, &["SET", "f", "10.5"]).unwrap();
@@ -292,16 +272,16 @@ fn counters() {
     q(&mut c, &["SET", "f", "1"]).unwrap();
     assert_eq!(f(&mut c, &["INCRBYFLOAT", "f", "-1.1"]), "-0.1");
     assert_eq!(
-        err(q(&mut c, &["INCRBYFLOAT", "f", "+inf"])),
+        err_line(q(&mut c, &["INCRBYFLOAT", "f", "+inf"])),
         "ERR increment would produce NaN or Infinity"
     );
     assert_eq!(
-        err(q(&mut c, &["INCRBYFLOAT", "f", "abc"])),
+        err_line(q(&mut c, &["INCRBYFLOAT", "f", "abc"])),
         "ERR value is not a valid float"
     );
     q(&mut c, &["SET", "f", " 11"]).unwrap();
     assert_eq!(
-        err(q(&mut c, &["INCRBYFLOAT", "f", "1"])),
+        err_line(q(&mut c, &["INCRBYFLOAT", "f", "1"])),
         "ERR value is not a valid float"
     );
     // The reply is a bulk string.
@@ -313,10 +293,10 @@ fn counters() {
 fn append_strlen_ranges() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
-    assert_eq!(i(&mut c, &["APPEND", "k", "Hello"]), 5);
-    assert_eq!(i(&mut c, &["APPEND", "k", " World"]), 11);
-    assert_eq!(i(&mut c, &["STRLEN", "k"]), 11);
-    assert_eq!(i(&mut c, &["STRLEN", "nokey"]), 0);
+    assert_eq!(int(&mut c, &["APPEND", "k", "Hello"]), 5);
+    assert_eq!(int(&mut c, &["APPEND", "k", " World"]), 11);
+    assert_eq!(int(&mut c, &["STRLEN", "k"]), 11);
+    assert_eq!(int(&mut c, &["STRLEN", "nokey"]), 0);
     assert_eq!(
         s(&mut c, &["GETRANGE", "k", "0", "4"]).as_deref(),
         Some("Hello")
@@ -339,7 +319,7 @@ fn append_strlen_ranges() {
         Some("")
     );
     assert_eq!(
-        err(q(&mut c, &["GETRANGE", "k", "0", "18446744073709551615"])),
+        err_line(q(&mut c, &["GETRANGE", "k", "0", "18446744073709551615"])),
         NOT_INT
     );
     assert_eq!(
@@ -356,22 +336,28 @@ fn append_strlen_ranges() {
         Some("Hello World")
     );
 
-    assert_eq!(i(&mut c, &["SETRANGE", "k", "6", "Redis"]), 11);
+    assert_eq!(int(&mut c, &["SETRANGE", "k", "6", "Redis"]), 11);
     assert_eq!(s(&mut c, &["GET", "k"]).as_deref(), Some("Hello Redis"));
-    assert_eq!(i(&mut c, &["SETRANGE", "pad", "3", "x"]), 4);
+    assert_eq!(int(&mut c, &["SETRANGE", "pad", "3", "x"]), 4);
     assert_eq!(s(&mut c, &["GET", "pad"]).as_deref(), Some("\0\0\0x"));
-    assert_eq!(i(&mut c, &["SETRANGE", "empty", "5", ""]), 0);
-    assert_eq!(i(&mut c, &["EXISTS", "empty"]), 0);
-    assert_eq!(i(&mut c, &["SETRANGE", "k", "100", ""]), 11);
+    assert_eq!(int(&mut c, &["SETRANGE", "empty", "5", ""]), 0);
+    assert_eq!(int(&mut c, &["EXISTS", "empty"]), 0);
+    assert_eq!(int(&mut c, &["SETRANGE", "k", "100", ""]), 11);
     assert_eq!(
-        err(q(&mut c, &["SETRANGE", "k", "-1", "x"])),
+        err_line(q(&mut c, &["SETRANGE", "k", "-1", "x"])),
         "ERR offset is out of range"
     );
     let big = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-    assert_eq!(err(q(&mut c, &["SETRANGE", "k", "536870911", "xx"])), big);
-    assert_eq!(err(q(&mut c, &["SETRANGE", "new", "536870912", "x"])), big);
     assert_eq!(
-        err(q(&mut c, &["SETRANGE", "k", "9223372036854775807", "x"])),
+        err_line(q(&mut c, &["SETRANGE", "k", "536870911", "xx"])),
+        big
+    );
+    assert_eq!(
+        err_line(q(&mut c, &["SETRANGE", "new", "536870912", "x"])),
+        big
+    );
+    assert_eq!(
+        err_line(q(&mut c, &["SETRANGE", "k", "9223372036854775807", "x"])),
         big
     );
 
@@ -384,9 +370,9 @@ fn append_strlen_ranges() {
         }
     };
     encoding(&mut c, "int");
-    assert_eq!(i(&mut c, &["SETRANGE", "num", "0", ""]), 4);
+    assert_eq!(int(&mut c, &["SETRANGE", "num", "0", ""]), 4);
     encoding(&mut c, "int");
-    assert_eq!(i(&mut c, &["SETRANGE", "num", "1", "3"]), 4);
+    assert_eq!(int(&mut c, &["SETRANGE", "num", "1", "3"]), 4);
     encoding(&mut c, "raw");
     assert_eq!(s(&mut c, &["GET", "num"]).as_deref(), Some("1334"));
 }
@@ -397,7 +383,7 @@ fn lcs() {
     let mut c = srv.client();
     q(&mut c, &["MSET", "a", "ohmytext", "b", "mynewtext"]).unwrap();
     assert_eq!(s(&mut c, &["LCS", "a", "b"]).as_deref(), Some("mytext"));
-    assert_eq!(i(&mut c, &["LCS", "a", "b", "LEN"]), 6);
+    assert_eq!(int(&mut c, &["LCS", "a", "b", "LEN"]), 6);
     assert_eq!(s(&mut c, &["LCS", "a", "nokey"]).as_deref(), Some(""));
     let v = q(
         &mut c,
@@ -434,14 +420,17 @@ fn lcs() {
         ])
     );
     assert_eq!(
-        err(q(&mut c, &["LCS", "a", "b", "LEN", "IDX"])),
+        err_line(q(&mut c, &["LCS", "a", "b", "LEN", "IDX"])),
         "ERR If you want both the length and indexes, please just use IDX."
     );
-    assert_eq!(err(q(&mut c, &["LCS", "a", "b", "FOO"])), SYNTAX);
-    assert_eq!(err(q(&mut c, &["LCS", "a", "b", "MINMATCHLEN"])), SYNTAX);
+    assert_eq!(err_line(q(&mut c, &["LCS", "a", "b", "FOO"])), SYNTAX);
+    assert_eq!(
+        err_line(q(&mut c, &["LCS", "a", "b", "MINMATCHLEN"])),
+        SYNTAX
+    );
     if make_non_string(&mut c, "coll") {
         assert_eq!(
-            err(q(&mut c, &["LCS", "a", "coll"])),
+            err_line(q(&mut c, &["LCS", "a", "coll"])),
             "ERR The specified keys must contain string values"
         );
     }

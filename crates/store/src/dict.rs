@@ -15,7 +15,7 @@
 //! # Layout and memory
 //!
 //! Each table is a power-of-two `Vec` of bucket heads (`Option<Box<Node>>`, one pointer) and
-//! each item lives in one boxed [`Node`] holding only the `next` link and the item: ~8 bytes
+//! each item lives in one boxed `Node` holding only the `next` link and the item: ~8 bytes
 //! of bucket array per key plus one allocation. The hash is *not* cached in the node; rehash
 //! recomputes it from the key (as Redis does), which saves 8 bytes per key.
 //!
@@ -26,13 +26,13 @@
 //!   to the next power of two `> len` (at least 4), so a shrink never immediately re-grows.
 //! * One resize at a time: while one is in progress no other starts; if the target size is
 //!   already wrong (heavy inserts during a shrink, or deletes during a grow) each operation
-//!   moves [`CATCH_UP_STEPS`] buckets instead of one, so it finishes soon and the next resize
+//!   moves `CATCH_UP_STEPS` (16) buckets instead of one, so it finishes soon and the next resize
 //!   can start.
 //!
 //! A resize has two phases, both incremental:
 //!
 //! * **Preparing:** the new bucket array is allocated with `Vec::with_capacity` (address
-//!   space only) and filled with empty heads [`PREP_CHUNK`] slots per operation, so that
+//!   space only) and filled with empty heads `PREP_CHUNK` (1024) slots per operation, so that
 //!   zeroing and page-faulting tens of megabytes is spread out instead of stalling one
 //!   command. All operations still use only the old table.
 //! * **Rehashing:** buckets are moved from the *end* of the old array (`Vec::pop`), so the
@@ -382,7 +382,7 @@ impl<T: DictItem> Dict<T> {
     /// chain (so not exactly uniform over items, as in Redis). `None` if empty.
     ///
     /// Expected probes are buckets / non-empty buckets (about 10 at the minimum fill); after
-    /// [`RANDOM_PROBES`] misses it walks from a random bucket to the next non-empty one, so
+    /// `RANDOM_PROBES` misses it walks from a random bucket to the next non-empty one, so
     /// a nearly empty huge table (e.g. mid-rehash after mass deletes) cannot spin.
     pub fn random(&self, rng: &mut impl rand::Rng) -> Option<&T> {
         if self.len == 0 {
@@ -484,7 +484,7 @@ impl<T: DictItem> Dict<T> {
     }
 
     /// Does up to `n` steps of an in-progress resize (each step moves one non-empty bucket,
-    /// skipping at most 10 empty ones, or prepares [`PREP_CHUNK`] slots of the new table).
+    /// skipping at most 10 empty ones, or prepares `PREP_CHUNK` slots of the new table).
     /// Before and after, if no resize is in progress, starts one if the load calls for it:
     /// a cron can so shrink a dict that stopped receiving deletes mid-grow. Returns whether
     /// a resize is in progress, i.e. whether calling again would do more work; looping

@@ -119,10 +119,7 @@ fn check_allowed(ctx: &Ctx<'_>) -> CmdResult {
 }
 
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    ctx.out.array(HELP.len());
-    for line in HELP {
-        ctx.out.simple(line.as_bytes());
-    }
+    ctx.help(HELP);
     Ok(())
 }
 

@@ -174,3 +174,43 @@ impl Raw {
         }
     }
 }
+
+/// Runs a command given as words (text or bytes) on a redis-rs connection.
+pub fn q<A: AsRef<[u8]>>(
+    con: &mut redis::Connection,
+    args: &[A],
+) -> redis::RedisResult<redis::Value> {
+    let mut c = redis::cmd(std::str::from_utf8(args[0].as_ref()).expect("command name"));
+    for a in &args[1..] {
+        c.arg(a.as_ref());
+    }
+    c.query(con)
+}
+
+/// Runs a command that must reply with an integer.
+pub fn int<A: AsRef<[u8]> + std::fmt::Debug>(con: &mut redis::Connection, args: &[A]) -> i64 {
+    match q(con, args) {
+        Ok(redis::Value::Int(n)) => n,
+        other => panic!("{args:?}: expected an integer, got {other:?}"),
+    }
+}
+
+/// Runs a command that must reply +OK.
+pub fn ok<A: AsRef<[u8]> + std::fmt::Debug>(con: &mut redis::Connection, args: &[A]) {
+    assert_eq!(q(con, args), Ok(redis::Value::Okay), "{args:?}");
+}
+
+/// The full error line (code and message) of a failed reply.
+pub fn err_line(r: redis::RedisResult<redis::Value>) -> String {
+    let e = r.expect_err("expected an error");
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Runs a command that must fail; returns its full error line.
+pub fn err<A: AsRef<[u8]>>(con: &mut redis::Connection, args: &[A]) -> String {
+    err_line(q(con, args))
+}
