@@ -4,28 +4,7 @@
 //! Integer parsing and formatting are the protocol crate's (request headers need the same
 //! strictness); they are re-exported here so commands find every number helper in one place.
 
-pub use flowkv_protocol::num::{parse_i64, write_i64};
-
-/// Parses an unsigned 64-bit integer with [`parse_i64`]'s strictness.
-pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.first() == Some(&b'-') {
-        return None;
-    }
-    if s.len() > 1 && s[0] == b'0' {
-        return None;
-    }
-    let mut v: u64 = 0;
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    for &c in s {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(v)
-}
+pub use flowkv_protocol::num::parse_i64;
 
 /// Parses a float the way Redis's `string2ld`/`strtod` based helpers accept it: no surrounding
 /// spaces, no empty string, `inf`/`-inf`/`+inf` allowed (case-insensitive), NaN rejected.
@@ -54,13 +33,6 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
-/// The decimal form of `v` as bytes.
-pub fn i64_bytes(v: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(20);
-    write_i64(v, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,8 +58,6 @@ mod tests {
         ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_u64(b"-1"), None);
     }
 
     #[test]
@@ -99,12 +69,5 @@ mod tests {
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b""), None);
         assert_eq!(parse_f64(b"abc"), None);
-    }
-
-    #[test]
-    fn formats_integers() {
-        for v in [0, 7, -7, i64::MAX, i64::MIN, 1234567890] {
-            assert_eq!(i64_bytes(v), v.to_string().into_bytes());
-        }
     }
 }

@@ -7,8 +7,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use flowkv_protocol::num::fmt_i64;
 use flowkv_protocol::Args;
-use flowkv_store::num::{i64_bytes, parse_f64, parse_i64};
+use flowkv_store::num::{parse_f64, parse_i64};
 use flowkv_store::{Entry, Expire, Kind, Value};
 
 use crate::command::{acl, flags::*, Command, Group};
@@ -547,15 +548,23 @@ fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Adds `by` to the integer stored at `key` (0 if missing) and replies with the result. The
 /// value is rewritten in the entry, so the TTL survives.
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
+    // The counter is rewritten in place through the one lookup (no second probe, no heap
+    // buffer for the digits): INCR is a hot path for rate limiters and counters.
+    let mut digits = [0u8; 20];
     let new = {
         let mut keys = ctx.keys();
-        let old = match keys.write(key) {
-            None => 0,
-            Some(e) => int_arg(e.string().ok_or(CmdError::WrongType)?)?,
-        };
-        let new = old.checked_add(by).ok_or(CmdError::Overflow)?;
-        keys.set_string(key, &i64_bytes(new), Expire::Keep);
-        new
+        match keys.write(key) {
+            Some(e) => {
+                let old = int_arg(e.string().ok_or(CmdError::WrongType)?)?;
+                let new = old.checked_add(by).ok_or(CmdError::Overflow)?;
+                e.set_string(fmt_i64(new, &mut digits));
+                new
+            }
+            None => {
+                keys.set_string(key, fmt_i64(by, &mut digits), Expire::Keep);
+                by
+            }
+        }
     };
     ctx.dirty += 1;
     ctx.out.int(new);
