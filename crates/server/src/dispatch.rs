@@ -1,8 +1,6 @@
 //! Runs one command: table lookup, arity, shard locks, the handler, statistics and the error
 //! reply. Everything a command goes through before and after its handler lives here, once.
 
-use std::time::Instant;
-
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::{KeyStats, ShardSet};
 
@@ -11,13 +9,16 @@ use crate::command::flags;
 use crate::commands::{table, Lookup};
 use crate::ctx::Ctx;
 use crate::error::CmdError;
-use crate::server::{unix_ms, Server, WorkerStats};
+use crate::server::{unix_us, Server, WorkerStats};
 
 /// Per-worker inputs to [`execute`].
 pub struct Exec<'a> {
     pub srv: &'a Server,
     pub wstats: &'a WorkerStats,
     pub kstats: &'a mut KeyStats,
+    /// When the last command executed here finished (unix ms; 0 before the first), so the
+    /// worker can record client activity without reading the clock again.
+    pub last_ms: u64,
 }
 
 /// Executes one command and appends its reply to `out`.
@@ -127,7 +128,9 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
             Some(srv.keyspace.lock(&set))
         }
     };
-    let started = Instant::now();
+    // Two clock reads per command, as Redis does: the start gives the command its fixed
+    // "now" and both give its duration for commandstats.
+    let started_us = unix_us();
     let proto = client.proto;
     let handler = cmd.handler.expect("checked above");
     let mut ctx = Ctx {
@@ -136,14 +139,16 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         out: Reply::new(out, proto),
         locked,
         stats: ex.kstats,
-        now_ms: unix_ms(),
+        now_ms: started_us / 1000,
         cmd,
         dirty: 0,
     };
     let result = handler(&mut ctx, args);
     drop(ctx.locked.take());
     stat.calls.add(1);
-    stat.usec.add(started.elapsed().as_micros() as u64);
+    let ended_us = unix_us();
+    ex.last_ms = ended_us / 1000;
+    stat.usec.add(ended_us.saturating_sub(started_us));
     ex.wstats.commands.add(1);
     ex.wstats.dirty.add(ctx.dirty);
     if let Err(e) = result {

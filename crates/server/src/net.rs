@@ -240,6 +240,7 @@ impl Worker {
         let qbuf_limit = hot.client_query_buffer_limit.load(Relaxed) as usize;
         let mut close = false;
         let mut want = READ_CHUNK;
+        let mut last_ms = 0;
         loop {
             if c.start == c.end {
                 c.start = 0;
@@ -274,6 +275,7 @@ impl Worker {
                 srv: &srv,
                 wstats,
                 kstats: &mut self.kstats,
+                last_ms,
             };
             loop {
                 let buf = &c.rbuf[c.start..c.end];
@@ -310,6 +312,7 @@ impl Worker {
                     }
                 }
             }
+            last_ms = ex.last_ms;
             if c.client.close_after_reply || close {
                 break;
             }
@@ -329,7 +332,8 @@ impl Worker {
                 break;
             }
         }
-        c.client.shared.last_ms.store(unix_ms(), Relaxed);
+        let now = if last_ms == 0 { unix_ms() } else { last_ms };
+        c.client.shared.last_ms.store(now, Relaxed);
         c.client.shared.qbuf.store(c.end - c.start, Relaxed);
         if close {
             self.close(key);
