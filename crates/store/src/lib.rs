@@ -6,6 +6,7 @@ pub mod entry;
 pub mod glob;
 pub mod hash;
 pub mod keyspace;
+pub mod listpack;
 pub mod num;
 pub mod value;
 
