@@ -150,6 +150,18 @@ impl<T> Default for Dict<T> {
     }
 }
 
+/// A copy (COPY, DEBUG RELOAD-like paths). Items are re-inserted under
+/// [`crate::hash::hash_bytes`], the hash every user of `Dict` passes in.
+impl<T: DictItem + Clone> Clone for Dict<T> {
+    fn clone(&self) -> Self {
+        let mut d = Dict::new();
+        for item in self.iter() {
+            d.insert_new(crate::hash::hash_bytes(item.key()), item.clone());
+        }
+        d
+    }
+}
+
 impl<T: DictItem> Dict<T> {
     /// An empty dict; allocates nothing until the first insert.
     pub const fn new() -> Self {

@@ -34,6 +34,8 @@ pub struct Entry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     String,
+    List,
+    Hash,
 }
 
 impl Kind {
@@ -41,16 +43,16 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::List => "list",
+            Kind::Hash => "hash",
         }
     }
 
     /// Parses a TYPE name (case-insensitive), as SCAN's TYPE option accepts it.
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        if name.eq_ignore_ascii_case(b"string") {
-            Some(Kind::String)
-        } else {
-            None
-        }
+        [Kind::String, Kind::List, Kind::Hash]
+            .into_iter()
+            .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
 }
 
@@ -185,6 +187,7 @@ impl Entry {
         match &self.value {
             Value::InlineStr => Some(&self.data[self.prefix() + self.key_len as usize..]),
             Value::RawStr(v) => Some(v),
+            _ => None,
         }
     }
 
@@ -224,7 +227,7 @@ impl Entry {
         }
         match &mut self.value {
             Value::RawStr(v) => Some(v),
-            Value::InlineStr => None,
+            _ => None,
         }
     }
 
@@ -242,6 +245,8 @@ impl Entry {
                 }
             }
             Value::RawStr(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The value a key holds, by type and encoding.
 
 use crate::entry::Kind;
+use crate::hash_value::HashValue;
+use crate::list_value::ListValue;
 
 /// A key's value. Strings set whole live inline in the entry (see [`crate::entry`]); the other
 /// variants own their data behind one pointer so that the entry stays small.
@@ -11,6 +13,8 @@ pub enum Value {
     /// A string edited in place (APPEND, SETRANGE, SETBIT…), with spare capacity so repeated
     /// edits are amortized O(1). OBJECT ENCODING reports it as `raw`.
     RawStr(Box<Vec<u8>>),
+    Hash(Box<HashValue>),
+    List(Box<ListValue>),
 }
 
 impl Value {
@@ -19,6 +23,8 @@ impl Value {
     pub fn kind(&self) -> Kind {
         match self {
             Value::InlineStr | Value::RawStr(_) => Kind::String,
+            Value::Hash(_) => Kind::Hash,
+            Value::List(_) => Kind::List,
         }
     }
 
@@ -27,6 +33,8 @@ impl Value {
         match self {
             Value::InlineStr => 0,
             Value::RawStr(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
+            Value::Hash(h) => std::mem::size_of::<HashValue>() + h.heap_bytes(),
+            Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_bytes(),
         }
     }
 }

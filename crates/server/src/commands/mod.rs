@@ -15,8 +15,10 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hash;
 pub mod introspect;
 pub mod keys;
+pub mod list;
 pub mod memory;
 pub mod server;
 pub mod string;
@@ -29,6 +31,8 @@ fn families() -> impl Iterator<Item = &'static Command> {
         expire::COMMANDS,
         string::COMMANDS,
         bitmap::COMMANDS,
+        hash::COMMANDS,
+        list::COMMANDS,
         server::COMMANDS,
         memory::COMMANDS,
         config::COMMANDS,

@@ -1,0 +1,5 @@
+//! hash commands (being filled in).
+
+use crate::command::Command;
+
+pub static COMMANDS: &[Command] = &[];

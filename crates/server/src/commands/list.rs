@@ -1,0 +1,5 @@
+//! list commands (being filled in).
+
+use crate::command::Command;
+
+pub static COMMANDS: &[Command] = &[];
