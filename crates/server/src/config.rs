@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use flowkv_store::glob::glob_match;
 use flowkv_store::num::parse_i64;
@@ -601,6 +601,10 @@ pub struct Hot {
     pub maxclients: AtomicU64,
     pub timeout_secs: AtomicU64,
     pub hz: AtomicU64,
+    pub hash_max_listpack_entries: AtomicU64,
+    pub hash_max_listpack_value: AtomicU64,
+    /// `list-max-listpack-size`, stored as the i64 bit pattern (negative values mean KB).
+    pub list_max_listpack_size: AtomicI64,
 }
 
 /// The live configuration.
@@ -1171,6 +1175,14 @@ impl Config {
         h.maxclients.store(self.get_u64("maxclients"), Relaxed);
         h.timeout_secs.store(self.get_u64("timeout"), Relaxed);
         h.hz.store(self.get_u64("hz"), Relaxed);
+        h.hash_max_listpack_entries
+            .store(self.get_u64("hash-max-listpack-entries"), Relaxed);
+        h.hash_max_listpack_value
+            .store(self.get_u64("hash-max-listpack-value"), Relaxed);
+        let list = self
+            .get("list-max-listpack-size")
+            .and_then(|v| v.parse().ok());
+        h.list_max_listpack_size.store(list.unwrap_or(-2), Relaxed);
     }
 
     /// The canonical value of a directive (by name or alias).

@@ -1,8 +1,14 @@
 //! Hash values: a listpack of alternating fields and values while small, a dict past
 //! `hash-max-listpack-entries` / `hash-max-listpack-value`.
+//!
+//! Both encodings answer every query identically (a property test checks it); only
+//! iteration order, SCAN cursors and random picks differ, as in Redis. Conversion goes one
+//! way, listpack → hashtable, and happens inside [`HashValue::set`], so callers only pass
+//! the configured limits.
 
 use crate::dict::{Dict, DictItem};
-use crate::listpack::Listpack;
+use crate::hash::hash_bytes;
+use crate::listpack::{self, Listpack};
 
 /// One field of a hash in the dict encoding.
 #[derive(Clone, Debug)]
@@ -22,8 +28,41 @@ impl DictItem for HashField {
 pub enum HashValue {
     /// field1, value1, field2, value2… (OBJECT ENCODING `listpack`).
     Listpack(Listpack),
-    /// OBJECT ENCODING `hashtable`.
-    Table(Dict<HashField>),
+    /// OBJECT ENCODING `hashtable`. Boxed so that the enum is only as big as the listpack
+    /// variant: every small hash pays for the size of `HashValue`, a big one can afford
+    /// one more pointer.
+    Table(Box<Dict<HashField>>),
+}
+
+/// The conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`).
+#[derive(Clone, Copy, Debug)]
+pub struct HashLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+/// Iterator over a hash's (field, value) pairs, in storage order.
+pub enum Iter<'a> {
+    Listpack(listpack::Iter<'a>),
+    Table(crate::dict::Iter<'a, HashField>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Listpack(it) => Some((it.next()?, it.next()?)),
+            Iter::Table(it) => it.next().map(|f| (&*f.field, &*f.value)),
+        }
+    }
+}
+
+impl Default for HashValue {
+    /// An empty hash in the compact encoding (allocates nothing).
+    fn default() -> Self {
+        HashValue::Listpack(Listpack::new())
+    }
 }
 
 impl HashValue {
@@ -52,10 +91,321 @@ impl HashValue {
         match self {
             HashValue::Listpack(lp) => lp.bytes(),
             HashValue::Table(d) => {
-                d.mem_bytes()
+                std::mem::size_of::<Dict<HashField>>()
+                    + d.mem_bytes()
                     + d.iter()
                         .map(|f| f.field.len() + f.value.len())
                         .sum::<usize>()
+            }
+        }
+    }
+
+    /// The (field, value) pairs in storage order.
+    pub fn iter(&self) -> Iter<'_> {
+        match self {
+            HashValue::Listpack(lp) => Iter::Listpack(lp.iter()),
+            HashValue::Table(d) => Iter::Table(d.iter()),
+        }
+    }
+
+    /// Element index of `field` in a listpack (the value follows at index + 1).
+    fn lp_index(lp: &Listpack, field: &[u8]) -> Option<usize> {
+        lp.iter().step_by(2).position(|f| f == field).map(|i| 2 * i)
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            HashValue::Listpack(lp) => {
+                let mut it = lp.iter();
+                while let Some(f) = it.next() {
+                    let v = it.next()?;
+                    if f == field {
+                        return Some(v);
+                    }
+                }
+                None
+            }
+            HashValue::Table(d) => d.get(hash_bytes(field), field).map(|f| &*f.value),
+        }
+    }
+
+    /// True if `field` exists.
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Sets `field` to `value`; returns true if the field is new. A listpack converts to a
+    /// hashtable first if either string is longer than `limits.max_value`, and after the
+    /// insert if it holds more than `limits.max_entries` fields (never back).
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        if matches!(self, HashValue::Listpack(_))
+            && (field.len() > limits.max_value || value.len() > limits.max_value)
+        {
+            self.convert();
+        }
+        let new = match self {
+            HashValue::Listpack(lp) => match Self::lp_index(lp, field) {
+                Some(i) => {
+                    lp.set(i + 1, value);
+                    false
+                }
+                None => {
+                    lp.push_back(field);
+                    lp.push_back(value);
+                    true
+                }
+            },
+            HashValue::Table(d) => {
+                let h = hash_bytes(field);
+                match d.get_mut(h, field) {
+                    Some(f) => {
+                        f.value = value.into();
+                        false
+                    }
+                    None => {
+                        d.insert_new(
+                            h,
+                            HashField {
+                                field: field.into(),
+                                value: value.into(),
+                            },
+                        );
+                        true
+                    }
+                }
+            }
+        };
+        if matches!(self, HashValue::Listpack(_)) && self.len() > limits.max_entries {
+            self.convert();
+        }
+        new
+    }
+
+    /// Removes `field`; returns true if it existed.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Listpack(lp) => match Self::lp_index(lp, field) {
+                Some(i) => {
+                    lp.remove_range(i, 2);
+                    true
+                }
+                None => false,
+            },
+            HashValue::Table(d) => d.remove(hash_bytes(field), field).is_some(),
+        }
+    }
+
+    /// Converts a listpack to the hashtable encoding (no-op for a hashtable).
+    pub fn convert(&mut self) {
+        if let HashValue::Listpack(lp) = self {
+            let mut d = Dict::new();
+            let mut it = lp.iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                d.insert_new(
+                    hash_bytes(f),
+                    HashField {
+                        field: f.into(),
+                        value: v.into(),
+                    },
+                );
+            }
+            *self = HashValue::Table(Box::new(d));
+        }
+    }
+
+    /// A random (field, value) pair, `None` if empty.
+    pub fn random(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], &[u8])> {
+        match self {
+            HashValue::Listpack(lp) => {
+                if lp.is_empty() {
+                    return None;
+                }
+                let i = rng.gen_range(0..lp.len() / 2);
+                let mut it = lp.iter().skip(2 * i);
+                Some((it.next()?, it.next()?))
+            }
+            HashValue::Table(d) => {
+                let f = Self::fair_pick(d, rng)?;
+                Some((&*f.field, &*f.value))
+            }
+        }
+    }
+
+    /// A nearly uniform random field of a dict, as Redis's `dictGetFairRandomKey`:
+    /// [`Dict::random`] favours fields alone in their bucket, so this samples up to
+    /// `FAIR_SAMPLE` fields from consecutive buckets and picks one of them uniformly (exactly
+    /// uniform for hashes that small). `Dict::sample` lends items only to its callback, so
+    /// it runs twice on the same deterministic bucket sequence: once to count, once to copy
+    /// the chosen field, which is then looked up.
+    fn fair_pick<'d>(d: &'d Dict<HashField>, rng: &mut impl rand::Rng) -> Option<&'d HashField> {
+        const FAIR_SAMPLE: usize = 20;
+        let walk = rand::rngs::mock::StepRng::new(rng.gen(), 0x9E37_79B9_7F4A_7C15);
+        let mut seen = 0usize;
+        d.sample(FAIR_SAMPLE, &mut walk.clone(), |_| seen += 1);
+        if seen == 0 {
+            return d.random(rng);
+        }
+        let want = rng.gen_range(0..seen);
+        let mut i = 0usize;
+        let mut chosen: Option<Box<[u8]>> = None;
+        d.sample(FAIR_SAMPLE, &mut walk.clone(), |f| {
+            if i == want {
+                chosen = Some(f.field.clone());
+            }
+            i += 1;
+        });
+        match chosen {
+            Some(field) => d.get(hash_bytes(&field), &field),
+            None => d.random(rng),
+        }
+    }
+
+    /// One HSCAN step: calls `f` for each visited pair and returns the next cursor (0 when
+    /// done). A listpack is returned whole in one call with cursor 0, as Redis does; a
+    /// hashtable visits buckets until `count` pairs were seen or `10 * count` buckets were
+    /// walked.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+        match self {
+            HashValue::Listpack(_) => {
+                self.iter().for_each(|(k, v)| f(k, v));
+                0
+            }
+            HashValue::Table(d) => {
+                let mut cursor = cursor;
+                let mut seen = 0usize;
+                let max_buckets = count.saturating_mul(10);
+                for _ in 0..max_buckets {
+                    cursor = d.scan(cursor, |hf| {
+                        seen += 1;
+                        f(&hf.field, &hf.value);
+                    });
+                    if cursor == 0 || seen >= count {
+                        break;
+                    }
+                }
+                cursor
+            }
+        }
+    }
+
+    /// The (field, value) pairs sorted by field: an encoding-independent view for DEBUG
+    /// DIGEST-VALUE.
+    pub fn digest_items(&self) -> Vec<(&[u8], &[u8])> {
+        let mut items: Vec<_> = self.iter().collect();
+        items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BIG: HashLimits = HashLimits {
+        max_entries: usize::MAX,
+        max_value: usize::MAX,
+    };
+
+    #[test]
+    fn converts_past_the_limits_and_never_back() {
+        let limits = HashLimits {
+            max_entries: 2,
+            max_value: 4,
+        };
+        let mut h = HashValue::default();
+        assert!(h.set(b"a", b"1", limits));
+        assert!(h.set(b"b", b"2", limits));
+        assert!(!h.set(b"a", b"3", limits));
+        assert_eq!(h.encoding(), "listpack");
+        assert!(h.set(b"c", b"3", limits));
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(h.remove(b"c") && h.remove(b"b"));
+        assert_eq!(h.encoding(), "hashtable");
+        let mut h = HashValue::default();
+        h.set(b"a", b"12345", limits);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"12345"[..]));
+    }
+
+    #[test]
+    fn small_hashes_pay_for_a_listpack_only() {
+        assert!(std::mem::size_of::<HashValue>() <= 24);
+    }
+
+    #[test]
+    fn digest_items_are_sorted_by_field() {
+        let mut h = HashValue::default();
+        for f in [&b"z"[..], b"a", b"m"] {
+            h.set(f, b"v", BIG);
+        }
+        let fields: Vec<_> = h.digest_items().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, [&b"a"[..], b"m", b"z"]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(u8, Vec<u8>),
+        Remove(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..24, prop::collection::vec(any::<u8>(), 0..12)).prop_map(|(f, v)| Op::Set(f, v)),
+            (0u8..24).prop_map(Op::Remove),
+        ]
+    }
+
+    fn field(f: u8) -> Vec<u8> {
+        format!("f{f}").into_bytes()
+    }
+
+    proptest! {
+        /// A hash that stays a listpack and one that is a hashtable from the start answer
+        /// every query the same way, and a hash crossing the thresholds mid-way too.
+        #[test]
+        fn encodings_agree(ops in prop::collection::vec(op(), 0..120)) {
+            let small = HashLimits { max_entries: 8, max_value: 6 };
+            let mut lp = HashValue::default();
+            let mut table = HashValue::Table(Box::default());
+            let mut mixed = HashValue::default();
+            for op in &ops {
+                match op {
+                    Op::Set(f, v) => {
+                        let a = lp.set(&field(*f), v, BIG);
+                        prop_assert_eq!(a, table.set(&field(*f), v, BIG));
+                        prop_assert_eq!(a, mixed.set(&field(*f), v, small));
+                    }
+                    Op::Remove(f) => {
+                        let a = lp.remove(&field(*f));
+                        prop_assert_eq!(a, table.remove(&field(*f)));
+                        prop_assert_eq!(a, mixed.remove(&field(*f)));
+                    }
+                }
+                prop_assert_eq!(lp.encoding(), "listpack");
+                for h in [&table, &mixed] {
+                    prop_assert_eq!(lp.len(), h.len());
+                    prop_assert_eq!(lp.digest_items(), h.digest_items());
+                    for f in 0..24 {
+                        prop_assert_eq!(lp.get(&field(f)), h.get(&field(f)));
+                    }
+                    let mut scanned = Vec::new();
+                    let mut cursor = 0;
+                    loop {
+                        cursor = h.scan(cursor, 3, |k, v| scanned.push((k.to_vec(), v.to_vec())));
+                        if cursor == 0 {
+                            break;
+                        }
+                    }
+                    scanned.sort();
+                    scanned.dedup();
+                    let want: Vec<_> = lp.digest_items().into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+                    prop_assert_eq!(scanned, want);
+                }
+                if mixed.len() > small.max_entries {
+                    prop_assert_eq!(mixed.encoding(), "hashtable");
+                }
             }
         }
     }

@@ -33,6 +33,58 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
+/// Formats an INCRBYFLOAT result in plain decimal notation (no exponent, no trailing zeros,
+/// never "-0"), as Redis's "human friendly" long double format does.
+///
+/// Redis adds in 80-bit long double and prints 17 decimals, which hides the binary rounding
+/// of short decimal inputs (0.1 + 0.2 is "0.3"). With f64 we get the same answers by
+/// preferring the 15-significant-digit form when it is within the sum's rounding error `err`;
+/// values that need every digit are printed with at most 17 decimals.
+pub fn format_incr_float(v: f64, err: f64) -> Vec<u8> {
+    let short: f64 = format!("{v:.14e}").parse().unwrap_or(v);
+    let v = if (short - v).abs() <= err { short } else { v };
+    let full = format!("{v}");
+    let mut s = match full.split_once('.') {
+        Some((_, frac)) if frac.len() > 17 => format!("{v:.17}"),
+        _ => full,
+    };
+    if s.contains('.') {
+        let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
+        s.truncate(trimmed);
+    }
+    if s == "-0" {
+        s = "0".into();
+    }
+    s.into_bytes()
+}
+
+/// The distance from `v` to the next float away from zero.
+pub fn ulp(v: f64) -> f64 {
+    let a = v.abs();
+    f64::from_bits(a.to_bits() + 1) - a
+}
+
+/// Parses a SCAN cursor as Redis does (C `strtoul`): optional sign, decimal digits, no
+/// overflow; a negative number wraps around and the empty string is 0.
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return arg.is_empty().then_some(0);
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flowkv_protocol::Args;
 use flowkv_store::keyspace::idle_seconds;
-use flowkv_store::Entry;
+use flowkv_store::{Entry, Value};
 
 use crate::command::{flags::*, Command, Group, KeyPositions};
 use crate::ctx::Ctx;
@@ -280,8 +280,17 @@ fn digest_of(parts: &[&[u8]]) -> Digest {
 /// The digest of a key's value (not its name or TTL), as DEBUG DIGEST-VALUE reports it.
 /// `None` for value types the digest does not cover yet.
 fn value_digest(e: &Entry) -> Option<Digest> {
-    let s = e.string()?;
-    Some(digest_of(&[e.kind().name().as_bytes(), s]))
+    let mut parts: Vec<&[u8]> = vec![e.kind().name().as_bytes()];
+    match e.value() {
+        Value::Hash(h) => {
+            for (field, value) in h.digest_items() {
+                parts.push(field);
+                parts.push(value);
+            }
+        }
+        _ => parts.push(e.string()?),
+    }
+    Some(digest_of(&parts))
 }
 
 fn hex(d: &Digest) -> String {

@@ -4,7 +4,7 @@
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::glob::glob_match;
 use flowkv_store::keyspace::idle_seconds;
-use flowkv_store::num::parse_i64;
+use flowkv_store::num::{parse_cursor, parse_i64};
 use flowkv_store::{Entry, Keys};
 
 use crate::command::{acl, flags::*, Command, Group};
@@ -351,27 +351,6 @@ fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         out.bulk(k);
     }
     Ok(())
-}
-
-/// Parses a SCAN cursor as Redis does (C `strtoul`): optional sign, decimal digits, no
-/// overflow; a negative number wraps around and the empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() {
-        return arg.is_empty().then_some(0);
-    }
-    let mut n: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: one step of a cursor iteration.

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use flowkv_protocol::num::fmt_i64;
 use flowkv_protocol::Args;
-use flowkv_store::num::{parse_f64, parse_i64};
+use flowkv_store::num::{format_incr_float, parse_f64, parse_i64, ulp};
 use flowkv_store::{Entry, Expire, Kind, Value};
 
 use crate::command::{acl, flags::*, Command, Group};
@@ -616,37 +616,6 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.dirty += 1;
     ctx.out.bulk(&text);
     Ok(())
-}
-
-/// Formats an INCRBYFLOAT result in plain decimal notation (no exponent, no trailing zeros,
-/// never "-0"), as Redis's "human friendly" long double format does.
-///
-/// Redis adds in 80-bit long double and prints 17 decimals, which hides the binary rounding
-/// of short decimal inputs (0.1 + 0.2 is "0.3"). With f64 we get the same answers by
-/// preferring the 15-significant-digit form when it is within the sum's rounding error `err`;
-/// values that need every digit are printed with at most 17 decimals.
-fn format_incr_float(v: f64, err: f64) -> Vec<u8> {
-    let short: f64 = format!("{v:.14e}").parse().unwrap_or(v);
-    let v = if (short - v).abs() <= err { short } else { v };
-    let full = format!("{v}");
-    let mut s = match full.split_once('.') {
-        Some((_, frac)) if frac.len() > 17 => format!("{v:.17}"),
-        _ => full,
-    };
-    if s.contains('.') {
-        let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
-        s.truncate(trimmed);
-    }
-    if s == "-0" {
-        s = "0".into();
-    }
-    s.into_bytes()
-}
-
-/// The distance from `v` to the next float away from zero.
-fn ulp(v: f64) -> f64 {
-    let a = v.abs();
-    f64::from_bits(a.to_bits() + 1) - a
 }
 
 /// Resolves a Redis-style inclusive range (negative indexes count from the end) over `len`
