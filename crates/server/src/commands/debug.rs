@@ -288,6 +288,7 @@ fn value_digest(e: &Entry) -> Option<Digest> {
                 parts.push(value);
             }
         }
+        Value::List(l) => parts.extend(l.iter()),
         _ => parts.push(e.string()?),
     }
     Some(digest_of(&parts))
