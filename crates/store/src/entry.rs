@@ -36,6 +36,7 @@ pub enum Kind {
     String,
     List,
     Hash,
+    Set,
 }
 
 impl Kind {
@@ -45,12 +46,13 @@ impl Kind {
             Kind::String => "string",
             Kind::List => "list",
             Kind::Hash => "hash",
+            Kind::Set => "set",
         }
     }
 
     /// Parses a TYPE name (case-insensitive), as SCAN's TYPE option accepts it.
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        [Kind::String, Kind::List, Kind::Hash]
+        [Kind::String, Kind::List, Kind::Hash, Kind::Set]
             .into_iter()
             .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
@@ -247,6 +249,7 @@ impl Entry {
             Value::RawStr(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod keyspace;
 pub mod list_value;
 pub mod listpack;
 pub mod num;
+pub mod set_value;
 pub mod value;
 
 pub use entry::{Entry, Kind};

@@ -3,6 +3,7 @@
 use crate::entry::Kind;
 use crate::hash_value::HashValue;
 use crate::list_value::ListValue;
+use crate::set_value::SetValue;
 
 /// A key's value. Strings set whole live inline in the entry (see [`crate::entry`]); the other
 /// variants own their data behind one pointer so that the entry stays small.
@@ -15,6 +16,7 @@ pub enum Value {
     RawStr(Box<Vec<u8>>),
     Hash(Box<HashValue>),
     List(Box<ListValue>),
+    Set(Box<SetValue>),
 }
 
 impl Value {
@@ -25,6 +27,7 @@ impl Value {
             Value::InlineStr | Value::RawStr(_) => Kind::String,
             Value::Hash(_) => Kind::Hash,
             Value::List(_) => Kind::List,
+            Value::Set(_) => Kind::Set,
         }
     }
 
@@ -35,6 +38,7 @@ impl Value {
             Value::RawStr(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
             Value::Hash(h) => std::mem::size_of::<HashValue>() + h.heap_bytes(),
             Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_bytes(),
+            Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_bytes(),
         }
     }
 }

@@ -280,6 +280,7 @@ fn digest_of(parts: &[&[u8]]) -> Digest {
 /// The digest of a key's value (not its name or TTL), as DEBUG DIGEST-VALUE reports it.
 /// `None` for value types the digest does not cover yet.
 fn value_digest(e: &Entry) -> Option<Digest> {
+    let items;
     let mut parts: Vec<&[u8]> = vec![e.kind().name().as_bytes()];
     match e.value() {
         Value::Hash(h) => {
@@ -289,6 +290,10 @@ fn value_digest(e: &Entry) -> Option<Digest> {
             }
         }
         Value::List(l) => parts.extend(l.iter()),
+        Value::Set(s) => {
+            items = s.digest_items();
+            parts.extend(items.iter().map(|m| &**m));
+        }
         _ => parts.push(e.string()?),
     }
     Some(digest_of(&parts))

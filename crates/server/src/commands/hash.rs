@@ -117,11 +117,6 @@ pub static COMMANDS: &[Command] = &[
     ),
 ];
 
-/// HRANDFIELD with a negative count repeats fields; this caps how many it may return, so
-/// one command cannot build a reply of unbounded size (Redis relies on the output buffer
-/// limit, which is off for normal clients by default).
-const MAX_RANDOM_REPEATS: u64 = 1 << 24;
-
 /// The configured listpack thresholds.
 ///
 /// Read from the configuration on each write: two directive lookups, which are cheap next
@@ -409,7 +404,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if with_values && l.unsigned_abs() > (i64::MAX / 2) as u64 {
         return Err(out_of_range());
     }
-    if l < 0 && l.unsigned_abs() > MAX_RANDOM_REPEATS {
+    if l < 0 && l.unsigned_abs() > super::MAX_RANDOM_REPEATS {
         return Err(out_of_range());
     }
     let (mut keys, out) = ctx.keys_out();

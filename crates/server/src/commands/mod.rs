@@ -21,7 +21,13 @@ pub mod keys;
 pub mod list;
 pub mod memory;
 pub mod server;
+pub mod set;
 pub mod string;
+
+/// HRANDFIELD / SRANDMEMBER / ZRANDMEMBER with a negative count repeat elements; this caps
+/// how many one command may return, so a reply can't grow without bound (Redis relies on the
+/// output buffer limit there, which is off for normal clients by default).
+pub(crate) const MAX_RANDOM_REPEATS: u64 = 1 << 24;
 
 /// Every family's commands.
 fn families() -> impl Iterator<Item = &'static Command> {
@@ -33,6 +39,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         bitmap::COMMANDS,
         hash::COMMANDS,
         list::COMMANDS,
+        set::COMMANDS,
         server::COMMANDS,
         memory::COMMANDS,
         config::COMMANDS,
