@@ -99,15 +99,38 @@ impl Listpack {
     }
 
     /// Replaces the byte range `start..end` of the packed data with the encoded `elems`.
+    ///
+    /// Works in place on the allocation: growing goes through `realloc`, which jemalloc
+    /// usually satisfies without moving (same size class), and the tail is shifted with one
+    /// `memmove`. A push onto a node of a long list therefore costs no fresh allocation and
+    /// no full copy.
     fn splice(&mut self, start: usize, end: usize, elems: &[&[u8]]) {
         let added: usize = elems.iter().map(|e| varint_len(e.len()) + e.len()).sum();
-        let mut v = Vec::with_capacity(self.data.len() - (end - start) + added);
-        v.extend_from_slice(&self.data[..start]);
-        for e in elems {
-            write_varint(e.len(), &mut v);
-            v.extend_from_slice(e);
+        let removed = end - start;
+        let mut v = std::mem::take(&mut self.data).into_vec();
+        let old_len = v.len();
+        if added > removed {
+            let grow = added - removed;
+            v.reserve_exact(grow);
+            v.resize(old_len + grow, 0);
+            v.copy_within(end..old_len, end + grow);
+        } else if added < removed {
+            v.copy_within(end..old_len, start + added);
+            v.truncate(old_len - (removed - added));
         }
-        v.extend_from_slice(&self.data[end..]);
+        let mut pos = start;
+        for e in elems {
+            let mut n = e.len();
+            while n >= 0x80 {
+                v[pos] = (n as u8) | 0x80;
+                n >>= 7;
+                pos += 1;
+            }
+            v[pos] = n as u8;
+            pos += 1;
+            v[pos..pos + e.len()].copy_from_slice(e);
+            pos += e.len();
+        }
         self.data = v.into_boxed_slice();
     }
 
