@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{err, int, ok, q, Server};
+use common::{bulk, err, int, ok, q, strings, Server};
 use redis::{Connection, Value};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -12,31 +12,8 @@ const SYNTAX: &str = "ERR syntax error";
 const NOT_INT: &str = "ERR value is not an integer or out of range";
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 
-/// A command whose reply is an array of bulk strings.
-fn strs(con: &mut Connection, args: &[&str]) -> Vec<String> {
-    match q(con, args) {
-        Ok(Value::Array(v)) => v
-            .into_iter()
-            .map(|x| match x {
-                Value::BulkString(b) => String::from_utf8(b).unwrap(),
-                other => panic!("{args:?}: not a bulk string: {other:?}"),
-            })
-            .collect(),
-        other => panic!("{args:?}: expected an array, got {other:?}"),
-    }
-}
-
-/// A command whose reply is a bulk string or null.
-fn bulk(con: &mut Connection, args: &[&str]) -> Option<String> {
-    match q(con, args) {
-        Ok(Value::BulkString(b)) => Some(String::from_utf8(b).unwrap()),
-        Ok(Value::Nil) => None,
-        other => panic!("{args:?}: expected a bulk string, got {other:?}"),
-    }
-}
-
 fn all(con: &mut Connection, key: &str) -> Vec<String> {
-    strs(con, &["LRANGE", key, "0", "-1"])
+    strings(con, &["LRANGE", key, "0", "-1"])
 }
 
 fn exists(con: &mut Connection, key: &str) -> bool {
@@ -83,10 +60,10 @@ fn pop_with_count() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
     int(&mut c, &["RPUSH", "l", "a", "b", "c", "d", "e"]);
-    assert_eq!(strs(&mut c, &["LPOP", "l", "2"]), ["a", "b"]);
-    assert_eq!(strs(&mut c, &["RPOP", "l", "2"]), ["e", "d"]);
-    assert_eq!(strs(&mut c, &["LPOP", "l", "0"]), Vec::<String>::new());
-    assert_eq!(strs(&mut c, &["RPOP", "l", "10"]), ["c"]);
+    assert_eq!(strings(&mut c, &["LPOP", "l", "2"]), ["a", "b"]);
+    assert_eq!(strings(&mut c, &["RPOP", "l", "2"]), ["e", "d"]);
+    assert_eq!(strings(&mut c, &["LPOP", "l", "0"]), Vec::<String>::new());
+    assert_eq!(strings(&mut c, &["RPOP", "l", "10"]), ["c"]);
     assert!(!exists(&mut c, "l"));
     assert_eq!(q(&mut c, &["LPOP", "l", "1"]), Ok(Value::Nil));
     assert_eq!(err(&mut c, &["LPOP", "l", "-1"]), NOT_POSITIVE);
@@ -130,12 +107,12 @@ fn lrange_and_ltrim() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
     int(&mut c, &["RPUSH", "l", "0", "1", "2", "3", "4", "5"]);
-    assert_eq!(strs(&mut c, &["LRANGE", "l", "1", "2"]), ["1", "2"]);
-    assert_eq!(strs(&mut c, &["LRANGE", "l", "-2", "100"]), ["4", "5"]);
-    assert_eq!(strs(&mut c, &["LRANGE", "l", "-100", "0"]), ["0"]);
-    assert!(strs(&mut c, &["LRANGE", "l", "4", "2"]).is_empty());
-    assert!(strs(&mut c, &["LRANGE", "l", "6", "10"]).is_empty());
-    assert!(strs(&mut c, &["LRANGE", "nokey", "0", "-1"]).is_empty());
+    assert_eq!(strings(&mut c, &["LRANGE", "l", "1", "2"]), ["1", "2"]);
+    assert_eq!(strings(&mut c, &["LRANGE", "l", "-2", "100"]), ["4", "5"]);
+    assert_eq!(strings(&mut c, &["LRANGE", "l", "-100", "0"]), ["0"]);
+    assert!(strings(&mut c, &["LRANGE", "l", "4", "2"]).is_empty());
+    assert!(strings(&mut c, &["LRANGE", "l", "6", "10"]).is_empty());
+    assert!(strings(&mut c, &["LRANGE", "nokey", "0", "-1"]).is_empty());
     assert_eq!(err(&mut c, &["LRANGE", "nokey", "x", "1"]), NOT_INT);
     ok(&mut c, &["LTRIM", "l", "1", "-2"]);
     assert_eq!(all(&mut c, "l"), ["1", "2", "3", "4"]);
@@ -351,7 +328,7 @@ fn lmove_rpoplpush_lmpop() {
     assert_eq!(err(&mut c, &["LMPOP", "1", "m2", "left", "foo"]), SYNTAX);
     // Key extraction for COMMAND GETKEYS follows numkeys.
     assert_eq!(
-        strs(
+        strings(
             &mut c,
             &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT"]
         ),
@@ -417,7 +394,7 @@ fn many_nodes_with_a_tiny_node_limit() {
         assert_eq!(bulk(&mut c, &["LINDEX", "l", &neg]).as_ref(), Some(w));
     }
     assert_eq!(
-        strs(&mut c, &["LRANGE", "l", "98", "101"]),
+        strings(&mut c, &["LRANGE", "l", "98", "101"]),
         ["-98", "-99", "0", "1"]
     );
     assert_eq!(int(&mut c, &["LINSERT", "l", "BEFORE", "50", "x"]), 201);
@@ -433,7 +410,7 @@ fn many_nodes_with_a_tiny_node_limit() {
     // COPY gives an independent list.
     assert_eq!(int(&mut c, &["COPY", "l", "l2"]), 1);
     assert_eq!(all(&mut c, "l2"), all(&mut c, "l"));
-    assert_eq!(strs(&mut c, &["LPOP", "l2", "1000"]).len(), 181);
+    assert_eq!(strings(&mut c, &["LPOP", "l2", "1000"]).len(), 181);
     assert!(!exists(&mut c, "l2"));
     assert_eq!(int(&mut c, &["LLEN", "l"]), 181);
     assert_eq!(
@@ -458,7 +435,7 @@ fn dirty_counts_like_redis() {
     let d0 = dirty(&mut c);
     int(&mut c, &["RPUSH", "l", "a", "b", "c"]);
     assert_eq!(dirty(&mut c), d0 + 3);
-    strs(&mut c, &["LPOP", "l", "2"]);
+    strings(&mut c, &["LPOP", "l", "2"]);
     assert_eq!(dirty(&mut c), d0 + 5);
     int(&mut c, &["LPUSHX", "nokey", "a"]);
     assert_eq!(dirty(&mut c), d0 + 5);

@@ -5,40 +5,15 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{err, int, ok, q, Server};
+use common::{bulk, encoding, err, int, ok, q, strings, Server};
 use redis::{Connection, Value};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-
-fn bulk(con: &mut Connection, args: &[&str]) -> Option<String> {
-    match q(con, args).expect("command failed") {
-        Value::Nil => None,
-        Value::BulkString(b) => Some(String::from_utf8(b).expect("utf8")),
-        other => panic!("{args:?}: expected a bulk, got {other:?}"),
-    }
-}
-
-fn strings(con: &mut Connection, args: &[&str]) -> Vec<String> {
-    match q(con, args).expect("command failed") {
-        Value::Array(items) => items
-            .into_iter()
-            .map(|v| match v {
-                Value::BulkString(b) => String::from_utf8(b).expect("utf8"),
-                other => panic!("{args:?}: expected bulks, got {other:?}"),
-            })
-            .collect(),
-        other => panic!("{args:?}: expected an array, got {other:?}"),
-    }
-}
 
 fn sorted(con: &mut Connection, args: &[&str]) -> Vec<String> {
     let mut v = strings(con, args);
     v.sort();
     v
-}
-
-fn encoding(con: &mut Connection, key: &str) -> String {
-    bulk(con, &["OBJECT", "ENCODING", key]).expect("encoding")
 }
 
 #[test]

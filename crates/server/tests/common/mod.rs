@@ -214,3 +214,31 @@ pub fn err_line(r: redis::RedisResult<redis::Value>) -> String {
 pub fn err<A: AsRef<[u8]>>(con: &mut redis::Connection, args: &[A]) -> String {
     err_line(q(con, args))
 }
+
+/// Runs a command whose reply is a bulk string or null.
+pub fn bulk(con: &mut redis::Connection, args: &[&str]) -> Option<String> {
+    match q(con, args) {
+        Ok(redis::Value::BulkString(b)) => Some(String::from_utf8(b).expect("utf8")),
+        Ok(redis::Value::Nil) => None,
+        other => panic!("{args:?}: expected a bulk string, got {other:?}"),
+    }
+}
+
+/// Runs a command whose reply is an array of bulk strings.
+pub fn strings(con: &mut redis::Connection, args: &[&str]) -> Vec<String> {
+    match q(con, args) {
+        Ok(redis::Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                redis::Value::BulkString(b) => String::from_utf8(b).expect("utf8"),
+                other => panic!("{args:?}: expected bulks, got {other:?}"),
+            })
+            .collect(),
+        other => panic!("{args:?}: expected an array, got {other:?}"),
+    }
+}
+
+/// OBJECT ENCODING of a key.
+pub fn encoding(con: &mut redis::Connection, key: &str) -> String {
+    bulk(con, &["OBJECT", "ENCODING", key]).expect("encoding")
+}
