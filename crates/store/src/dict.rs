@@ -440,6 +440,34 @@ impl<T: DictItem> Dict<T> {
         Some(&node.item)
     }
 
+    /// A nearly uniform random item (HRANDFIELD, SRANDMEMBER; Redis's fair random key).
+    /// [`Dict::random`] favours items alone in their bucket, so this samples up to 20 items
+    /// from consecutive buckets and picks one of them uniformly. `sample` lends items only to
+    /// its callback, so it runs twice over the same deterministic bucket walk: once to count,
+    /// once to copy the chosen key, which is then looked up.
+    pub fn fair_random(&self, rng: &mut impl rand::Rng) -> Option<&T> {
+        const FAIR_SAMPLE: usize = 20;
+        let walk = rand::rngs::mock::StepRng::new(rng.gen(), 0x9E37_79B9_7F4A_7C15);
+        let mut seen = 0usize;
+        self.sample(FAIR_SAMPLE, &mut walk.clone(), |_| seen += 1);
+        if seen == 0 {
+            return self.random(rng);
+        }
+        let want = rng.gen_range(0..seen);
+        let mut i = 0usize;
+        let mut chosen: Option<Box<[u8]>> = None;
+        self.sample(FAIR_SAMPLE, &mut walk.clone(), |item| {
+            if i == want {
+                chosen = Some(item.key().into());
+            }
+            i += 1;
+        });
+        match chosen {
+            Some(key) => self.get(crate::hash::hash_bytes(&key), &key),
+            None => self.random(rng),
+        }
+    }
+
     /// Calls `f` on up to `n` items taken from consecutive buckets starting at a random one
     /// (both tables while rehashing), for eviction and active-expiry sampling. Much cheaper
     /// than `n` calls to [`Dict::random`], at the price of correlated picks; an item may be

@@ -226,38 +226,9 @@ impl HashValue {
                 Some((it.next()?, it.next()?))
             }
             HashValue::Table(d) => {
-                let f = Self::fair_pick(d, rng)?;
+                let f = d.fair_random(rng)?;
                 Some((&*f.field, &*f.value))
             }
-        }
-    }
-
-    /// A nearly uniform random field of a dict, as Redis's `dictGetFairRandomKey`:
-    /// [`Dict::random`] favours fields alone in their bucket, so this samples up to
-    /// `FAIR_SAMPLE` fields from consecutive buckets and picks one of them uniformly (exactly
-    /// uniform for hashes that small). `Dict::sample` lends items only to its callback, so
-    /// it runs twice on the same deterministic bucket sequence: once to count, once to copy
-    /// the chosen field, which is then looked up.
-    fn fair_pick<'d>(d: &'d Dict<HashField>, rng: &mut impl rand::Rng) -> Option<&'d HashField> {
-        const FAIR_SAMPLE: usize = 20;
-        let walk = rand::rngs::mock::StepRng::new(rng.gen(), 0x9E37_79B9_7F4A_7C15);
-        let mut seen = 0usize;
-        d.sample(FAIR_SAMPLE, &mut walk.clone(), |_| seen += 1);
-        if seen == 0 {
-            return d.random(rng);
-        }
-        let want = rng.gen_range(0..seen);
-        let mut i = 0usize;
-        let mut chosen: Option<Box<[u8]>> = None;
-        d.sample(FAIR_SAMPLE, &mut walk.clone(), |f| {
-            if i == want {
-                chosen = Some(f.field.clone());
-            }
-            i += 1;
-        });
-        match chosen {
-            Some(field) => d.get(hash_bytes(&field), &field),
-            None => d.random(rng),
         }
     }
 

@@ -187,7 +187,7 @@ impl SetValue {
         match self {
             SetValue::Intset(v) if v.is_empty() => None,
             SetValue::Intset(v) => Some(int_bytes(v[rng.gen_range(0..v.len())])),
-            SetValue::Table(d) => Self::fair_pick(d, rng).map(|m| Cow::Borrowed(&*m.0)),
+            SetValue::Table(d) => d.fair_random(rng).map(|m| Cow::Borrowed(&*m.0)),
         }
     }
 
@@ -196,32 +196,6 @@ impl SetValue {
         let m = self.random(rng)?.into_owned();
         self.remove(&m);
         Some(m)
-    }
-
-    /// A nearly uniform random member of a dict, as Redis's `dictGetFairRandomKey`: samples
-    /// up to `FAIR_SAMPLE` members from consecutive buckets (twice, on the same deterministic
-    /// bucket walk: once to count, once to copy the chosen one) and picks one uniformly.
-    fn fair_pick<'d>(d: &'d Dict<SetMember>, rng: &mut impl rand::Rng) -> Option<&'d SetMember> {
-        const FAIR_SAMPLE: usize = 20;
-        let walk = rand::rngs::mock::StepRng::new(rng.gen(), 0x9E37_79B9_7F4A_7C15);
-        let mut seen = 0usize;
-        d.sample(FAIR_SAMPLE, &mut walk.clone(), |_| seen += 1);
-        if seen == 0 {
-            return d.random(rng);
-        }
-        let want = rng.gen_range(0..seen);
-        let mut i = 0usize;
-        let mut chosen: Option<Box<[u8]>> = None;
-        d.sample(FAIR_SAMPLE, &mut walk.clone(), |m| {
-            if i == want {
-                chosen = Some(m.0.clone());
-            }
-            i += 1;
-        });
-        match chosen {
-            Some(m) => d.get(hash_bytes(&m), &m),
-            None => d.random(rng),
-        }
     }
 
     /// One SSCAN step: calls `f` for each visited member and returns the next cursor (0 when
