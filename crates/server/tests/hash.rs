@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::{bulk, encoding, err, int, ok, q, strings, Server};
-use redis::{Connection, Value};
+use common::{bulk, dirty, encoding, err, int, ok, q, strings, Server};
+use redis::Value;
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
@@ -397,13 +397,7 @@ fn hscan_both_encodings() {
 fn resp3_shapes() {
     let srv = Server::start(&[]);
     let mut r = srv.raw();
-    r.cmd(&[b"HELLO", b"3"]);
-    // Skip the HELLO map: read until the server answers the next command.
-    r.cmd(&[b"PING"]);
-    let mut line = String::new();
-    while line != "+PONG\r\n" {
-        line = r.line();
-    }
+    r.hello3();
     r.cmd(&[b"HSET", b"h", b"a", b"1"]);
     r.expect(":1\r\n");
     r.cmd(&[b"HGETALL", b"h"]);
@@ -422,15 +416,6 @@ fn resp3_shapes() {
 fn writes_count_as_changes() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
-    let dirty = |c: &mut Connection| -> i64 {
-        let info = bulk(c, &["INFO", "persistence"]).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     let d0 = dirty(&mut c);
     int(&mut c, &["HSET", "h", "a", "1", "b", "2"]);
     assert_eq!(dirty(&mut c), d0 + 2);

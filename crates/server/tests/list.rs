@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bulk, err, int, ok, q, strings, Server};
+use common::{bulk, dirty, err, int, ok, q, strings, Server};
 use redis::{Connection, Value};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -423,15 +423,6 @@ fn many_nodes_with_a_tiny_node_limit() {
 fn dirty_counts_like_redis() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
-    let dirty = |c: &mut Connection| -> i64 {
-        let info = bulk(c, &["INFO", "persistence"]).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     let d0 = dirty(&mut c);
     int(&mut c, &["RPUSH", "l", "a", "b", "c"]);
     assert_eq!(dirty(&mut c), d0 + 3);

@@ -361,12 +361,7 @@ fn sscan_walks_every_member() {
 fn resp3_set_replies() {
     let srv = Server::start(&[]);
     let mut r = srv.raw();
-    r.cmd(&[b"HELLO", b"3"]);
-    r.cmd(&[b"PING"]);
-    let mut line = String::new();
-    while line != "+PONG\r\n" {
-        line = r.line();
-    }
+    r.hello3();
     r.cmd(&[b"SADD", b"s", b"a"]);
     r.expect(":1\r\n");
     r.cmd(&[b"SMEMBERS", b"s"]);

@@ -162,6 +162,14 @@ impl Raw {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Switches to RESP3 and skips the HELLO reply (a map whose size varies), so the next
+    /// read starts at the next command's reply.
+    pub fn hello3(&mut self) {
+        self.cmd(&[b"HELLO", b"3"]);
+        self.cmd(&[b"PING"]);
+        while self.line() != "+PONG\r\n" {}
+    }
+
     /// True if the server closed the connection (read returns 0) within the timeout.
     pub fn closed(&mut self) -> bool {
         let mut b = [0u8; 64];
@@ -241,4 +249,15 @@ pub fn strings(con: &mut redis::Connection, args: &[&str]) -> Vec<String> {
 /// OBJECT ENCODING of a key.
 pub fn encoding(con: &mut redis::Connection, key: &str) -> String {
     bulk(con, &["OBJECT", "ENCODING", key]).expect("encoding")
+}
+
+/// Changes counted since the last save (INFO rdb_changes_since_last_save).
+pub fn dirty(con: &mut redis::Connection) -> i64 {
+    let info = bulk(con, &["INFO", "persistence"]).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .expect("rdb_changes_since_last_save")
+        .trim()
+        .parse()
+        .expect("a number")
 }
