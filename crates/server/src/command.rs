@@ -186,6 +186,9 @@ pub struct Command {
     /// ACL categories besides the ones derived from flags.
     pub acl: u32,
     pub keys: KeySpec,
+    /// For commands that reach keys their arguments don't name (SORT's BY/GET patterns):
+    /// true when this invocation must lock every shard, like an ALL_SHARDS command.
+    pub locks_all_when: Option<fn(Args<'_>) -> bool>,
     pub handler: Option<Handler>,
     pub subcommands: &'static [Command],
     pub group: Group,
@@ -203,6 +206,7 @@ impl Command {
             flags: 0,
             acl: 0,
             keys: KeySpec::None,
+            locks_all_when: None,
             handler: None,
             subcommands: &[],
             group,
@@ -231,6 +235,17 @@ impl Command {
     pub const fn movable_keys(mut self, f: fn(Args<'_>) -> KeyPositions) -> Command {
         self.keys = KeySpec::Custom(f);
         self
+    }
+
+    pub const fn locks_all_when(mut self, f: fn(Args<'_>) -> bool) -> Command {
+        self.locks_all_when = Some(f);
+        self
+    }
+
+    /// True if this invocation locks the whole keyspace rather than its keys' shards.
+    #[inline]
+    pub fn locks_all(&self, args: Args<'_>) -> bool {
+        self.has(flags::ALL_SHARDS) || self.locks_all_when.is_some_and(|f| f(args))
     }
 
     pub const fn handler(mut self, h: Handler) -> Command {

@@ -604,6 +604,8 @@ pub struct Hot {
     pub hash_max_listpack_entries: AtomicU64,
     pub hash_max_listpack_value: AtomicU64,
     pub set_max_intset_entries: AtomicU64,
+    pub zset_max_listpack_entries: AtomicU64,
+    pub zset_max_listpack_value: AtomicU64,
     /// `list-max-listpack-size`, stored as the i64 bit pattern (negative values mean KB).
     pub list_max_listpack_size: AtomicI64,
 }
@@ -1182,6 +1184,10 @@ impl Config {
             .store(self.get_u64("hash-max-listpack-value"), Relaxed);
         h.set_max_intset_entries
             .store(self.get_u64("set-max-intset-entries"), Relaxed);
+        h.zset_max_listpack_entries
+            .store(self.get_u64("zset-max-listpack-entries"), Relaxed);
+        h.zset_max_listpack_value
+            .store(self.get_u64("zset-max-listpack-value"), Relaxed);
         let list = self
             .get("list-max-listpack-size")
             .and_then(|v| v.parse().ok());

@@ -115,7 +115,7 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         .last_cmd
         .store(id as u32 + 1, std::sync::atomic::Ordering::Relaxed);
 
-    let locked = if cmd.has(flags::ALL_SHARDS) {
+    let locked = if cmd.locks_all(args) {
         Some(srv.keyspace.lock_all())
     } else {
         let positions = cmd.key_positions(args);

@@ -8,6 +8,7 @@ pub mod config;
 pub mod ctx;
 pub mod dispatch;
 pub mod error;
+pub mod geohash;
 pub mod info;
 pub mod net;
 pub mod server;

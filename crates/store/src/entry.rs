@@ -37,6 +37,7 @@ pub enum Kind {
     List,
     Hash,
     Set,
+    ZSet,
 }
 
 impl Kind {
@@ -47,12 +48,13 @@ impl Kind {
             Kind::List => "list",
             Kind::Hash => "hash",
             Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 
     /// Parses a TYPE name (case-insensitive), as SCAN's TYPE option accepts it.
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        [Kind::String, Kind::List, Kind::Hash, Kind::Set]
+        [Kind::String, Kind::List, Kind::Hash, Kind::Set, Kind::ZSet]
             .into_iter()
             .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
@@ -250,6 +252,7 @@ impl Entry {
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod listpack;
 pub mod num;
 pub mod set_value;
 pub mod value;
+pub mod zset_value;
 
 pub use entry::{Entry, Kind};
 pub use keyspace::{Expire, KeyStats, Keys, Keyspace, Locked, ShardSet};

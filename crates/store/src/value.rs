@@ -4,6 +4,7 @@ use crate::entry::Kind;
 use crate::hash_value::HashValue;
 use crate::list_value::ListValue;
 use crate::set_value::SetValue;
+use crate::zset_value::ZSetValue;
 
 /// A key's value. Strings set whole live inline in the entry (see [`crate::entry`]); the other
 /// variants own their data behind one pointer so that the entry stays small.
@@ -17,6 +18,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     List(Box<ListValue>),
     Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 impl Value {
@@ -28,6 +30,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::List(_) => Kind::List,
             Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -39,6 +42,7 @@ impl Value {
             Value::Hash(h) => std::mem::size_of::<HashValue>() + h.heap_bytes(),
             Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_bytes(),
+            Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_bytes(),
         }
     }
 }

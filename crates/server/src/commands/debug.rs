@@ -281,6 +281,7 @@ fn digest_of(parts: &[&[u8]]) -> Digest {
 /// `None` for value types the digest does not cover yet.
 fn value_digest(e: &Entry) -> Option<Digest> {
     let items;
+    let scores;
     let mut parts: Vec<&[u8]> = vec![e.kind().name().as_bytes()];
     match e.value() {
         Value::Hash(h) => {
@@ -293,6 +294,16 @@ fn value_digest(e: &Entry) -> Option<Digest> {
         Value::Set(s) => {
             items = s.digest_items();
             parts.extend(items.iter().map(|m| &**m));
+        }
+        Value::ZSet(z) => {
+            scores = z
+                .iter()
+                .map(|(_, s)| s.to_bits().to_le_bytes())
+                .collect::<Vec<_>>();
+            for ((member, _), score) in z.iter().zip(&scores) {
+                parts.push(member);
+                parts.push(score);
+            }
         }
         _ => parts.push(e.string()?),
     }

@@ -15,14 +15,18 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod memory;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
+pub mod zset;
 
 /// HRANDFIELD / SRANDMEMBER / ZRANDMEMBER with a negative count repeat elements; this caps
 /// how many one command may return, so a reply can't grow without bound (Redis relies on the
@@ -40,6 +44,10 @@ fn families() -> impl Iterator<Item = &'static Command> {
         hash::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
+        zset::COMMANDS,
+        hll::COMMANDS,
+        geo::COMMANDS,
+        sort::COMMANDS,
         server::COMMANDS,
         memory::COMMANDS,
         config::COMMANDS,

@@ -1,0 +1,5 @@
+//! PLACEHOLDER: the sort family is being written.
+
+use crate::command::Command;
+
+pub static COMMANDS: &[Command] = &[];

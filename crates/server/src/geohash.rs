@@ -1,0 +1,1 @@
+//! PLACEHOLDER: geohash encoding and distance math for the geo family.
