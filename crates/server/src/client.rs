@@ -37,6 +37,9 @@ pub struct Client {
     /// False until AUTH/HELLO AUTH succeeds when the default user needs a password
     /// (`requirepass`).
     pub authenticated: bool,
+    /// Set while the client waits in a blocking command: its connection runs nothing else
+    /// until the waiter is served, times out or is unblocked.
+    pub blocked: Option<crate::blocking::Blocked>,
     pub shared: Arc<ClientShared>,
 }
 
@@ -229,6 +232,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             authenticated,
+            blocked: None,
             shared,
         }
     }

@@ -305,9 +305,6 @@ impl Command {
         if self.has(flags::FAST) {
             c |= acl::FAST;
         }
-        if self.has(flags::BLOCKING) {
-            c |= acl::BLOCKING;
-        }
         if c & acl::FAST == 0 {
             c |= acl::SLOW;
         }

@@ -144,6 +144,7 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         dirty: 0,
     };
     let result = handler(&mut ctx, args);
+    let ready = ctx.locked.as_mut().map(|l| l.take_ready());
     drop(ctx.locked.take());
     stat.calls.add(1);
     let ended_us = unix_us();
@@ -156,6 +157,9 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         let text = e.to_string();
         srv.count_error(error_code(&text));
         ctx.out.error(&text);
+    }
+    if let Some(ready) = ready.filter(|r| !r.is_empty()) {
+        crate::blocking::serve_ready(srv, ex.wstats, ctx.stats, ready);
     }
 }
 

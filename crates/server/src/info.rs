@@ -203,10 +203,11 @@ fn clients(srv: &Server, l: &mut Lines) {
     l.field("connected_clients", srv.clients.len());
     l.field("cluster_connections", 0);
     l.field("maxclients", srv.config.hot.maxclients.load(Relaxed));
-    // Blocking commands and client tracking do not exist yet: nobody can be blocked.
-    l.field("blocked_clients", 0);
+    let (blocked, timed) = srv.blocked.counts();
+    l.field("blocked_clients", blocked);
+    // Client tracking does not exist yet.
     l.field("tracking_clients", 0);
-    l.field("clients_in_timeout_table", 0);
+    l.field("clients_in_timeout_table", timed);
 }
 
 /// The process's resident set size in bytes (VmRSS of /proc/self/status).

@@ -1,6 +1,7 @@
 //! flowkv-server: networking, the command table and one module per command family, on top of
 //! the `flowkv-store` keyspace and the `flowkv-protocol` codec.
 
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod commands;

@@ -5,6 +5,7 @@
 //! completion against the sharded keyspace on its own thread, and writes all replies with one
 //! write per readiness event. Nothing hops threads on the path of a plain command.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -32,6 +33,12 @@ const FLUSH_AT: usize = 64 * 1024;
 /// What the acceptor (or another thread) sends a worker.
 pub enum Msg {
     NewConn(TcpStream, SocketAddr),
+    /// The reply for the client blocked under `token`, which was served (or unblocked) by
+    /// another thread.
+    Unblocked {
+        token: u64,
+        reply: Vec<u8>,
+    },
 }
 
 /// A handle to send work to one worker thread.
@@ -44,8 +51,13 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     pub fn send(&self, m: Msg) {
         if self.tx.send(m).is_ok() {
-            let _ = self.waker.wake();
+            self.wake();
         }
+    }
+
+    /// Wakes the worker's event loop without a message (it then checks kill flags).
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
     }
 }
 
@@ -53,8 +65,12 @@ impl WorkerHandle {
 pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    srv.wakers.lock().push(waker.clone());
     let (tx, rx) = channel();
+    let handle = WorkerHandle {
+        tx,
+        waker: waker.clone(),
+    };
+    srv.mailboxes.lock().push(handle.clone());
     std::thread::Builder::new()
         .name(format!("flowkv-worker-{id}"))
         .spawn(move || {
@@ -65,10 +81,12 @@ pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
                 rx,
                 conns: Slab::new(),
                 kstats: KeyStats::default(),
+                blocked: HashMap::new(),
+                deadlines: BTreeSet::new(),
             };
             w.run();
         })?;
-    Ok(WorkerHandle { tx, waker })
+    Ok(handle)
 }
 
 struct Conn {
@@ -92,6 +110,10 @@ struct Worker {
     rx: Receiver<Msg>,
     conns: Slab<Conn>,
     kstats: KeyStats,
+    /// Connections blocked in a blocking command, by waiter token.
+    blocked: HashMap<u64, usize>,
+    /// (deadline, token) of blocked connections with a timeout, soonest first.
+    deadlines: BTreeSet<(u64, u64)>,
 }
 
 impl Worker {
@@ -99,10 +121,13 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut last_check = unix_ms();
         loop {
-            if let Err(e) = self
-                .poll
-                .poll(&mut events, Some(Duration::from_millis(100)))
-            {
+            // Wake for the next blocked client's timeout, or at least every 100 ms.
+            let mut wait = Duration::from_millis(100);
+            if let Some(&(deadline, _)) = self.deadlines.first() {
+                let left = deadline.saturating_sub(unix_ms());
+                wait = wait.min(Duration::from_millis(left));
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     eprintln!("worker {}: poll failed: {e}", self.id);
                     return;
@@ -122,8 +147,9 @@ impl Worker {
                     self.flush(key);
                 }
             }
-            self.srv.workers[self.id].absorb(&mut self.kstats);
             let now = unix_ms();
+            self.expire_blocked(now);
+            self.srv.workers[self.id].absorb(&mut self.kstats);
             if now.saturating_sub(last_check) >= 1000 {
                 last_check = now;
                 self.close_idle(now);
@@ -135,6 +161,7 @@ impl Worker {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::NewConn(stream, addr) => self.add_conn(stream, addr),
+                Msg::Unblocked { token, reply } => self.unblocked(token, &reply),
             }
         }
     }
@@ -179,6 +206,11 @@ impl Worker {
             return;
         }
         let mut c = self.conns.remove(key);
+        if let Some(b) = c.client.blocked {
+            self.srv.blocked.cancel(&self.srv, b.token);
+            self.blocked.remove(&b.token);
+            self.deadlines.remove(&(b.deadline_ms, b.token));
+        }
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.srv.clients.remove(c.client.id);
         self.srv.connected.fetch_sub(1, Relaxed);
@@ -225,19 +257,14 @@ impl Worker {
     /// raises a new edge. Stopping there saves the extra `read` that would only say
     /// EAGAIN — one syscall per request at pipeline depth 1. When the peer has hung up
     /// (`hup`), reading goes on until it returns 0, because no further edge will come.
+    /// A blocked client's input is read and kept, but runs only once it is unblocked.
     fn on_readable(&mut self, key: usize, hup: bool) {
         let srv = self.srv.clone();
         let wstats = &srv.workers[self.id];
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let hot = &srv.config.hot;
-        let mut limits = Limits {
-            max_bulk_len: hot.proto_max_bulk_len.load(Relaxed),
-            max_multibulk_len: 1024 * 1024,
-            authenticated: c.client.authenticated,
-        };
-        let qbuf_limit = hot.client_query_buffer_limit.load(Relaxed) as usize;
+        let qbuf_limit = srv.config.hot.client_query_buffer_limit.load(Relaxed) as usize;
         let mut close = false;
         let mut want = READ_CHUNK;
         let mut last_ms = 0;
@@ -270,50 +297,20 @@ impl Worker {
             };
             c.end += n;
             wstats.net_input_bytes.add(n as u64);
-            want = READ_CHUNK;
             let mut ex = Exec {
                 srv: &srv,
                 wstats,
                 kstats: &mut self.kstats,
                 last_ms,
             };
-            loop {
-                let buf = &c.rbuf[c.start..c.end];
-                match c.parser.parse(buf, &limits) {
-                    Ok(Parsed::Command { consumed }) => {
-                        // A client killed from another thread runs nothing more.
-                        if c.client.shared.killed.load(Relaxed) {
-                            close = true;
-                            break;
-                        }
-                        let args = c.parser.args(buf);
-                        // CLIENT LIST shows the query buffer as the command saw it.
-                        c.client.shared.qbuf.store(c.end - c.start, Relaxed);
-                        execute(&mut ex, &mut c.client, &mut c.out, args);
-                        // AUTH/HELLO/RESET change the limits for what follows.
-                        limits.authenticated = c.client.authenticated;
-                        c.start += consumed;
-                        if c.client.close_after_reply {
-                            break;
-                        }
-                    }
-                    Ok(Parsed::Empty { consumed }) => c.start += consumed,
-                    Ok(Parsed::Incomplete { hint }) => {
-                        if let Some(total) = hint {
-                            want = want.max(total.saturating_sub(c.end - c.start));
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        Reply::new(&mut c.out, c.client.proto).error(&format!("ERR {e}"));
-                        srv.count_error("ERR");
-                        c.client.close_after_reply = true;
-                        break;
-                    }
-                }
-            }
+            let (must_close, hint) = run_commands(&mut ex, c);
+            want = hint;
             last_ms = ex.last_ms;
-            if c.client.close_after_reply || close {
+            if must_close {
+                close = true;
+                break;
+            }
+            if c.client.close_after_reply {
                 break;
             }
             if c.end - c.start > qbuf_limit {
@@ -339,7 +336,71 @@ impl Worker {
             self.close(key);
             return;
         }
+        self.track_blocked(key);
         self.flush(key);
+    }
+
+    /// Starts tracking the timeout of a client that has just blocked.
+    fn track_blocked(&mut self, key: usize) {
+        let Some(b) = self.conns.get(key).and_then(|c| c.client.blocked) else {
+            return;
+        };
+        if self.blocked.insert(b.token, key).is_none() && b.deadline_ms != 0 {
+            self.deadlines.insert((b.deadline_ms, b.token));
+        }
+    }
+
+    /// A blocked client's answer arrived (served, timed out or unblocked): deliver it and
+    /// run the commands that waited behind the blocking one.
+    fn unblocked(&mut self, token: u64, reply: &[u8]) {
+        let Some(key) = self.blocked.remove(&token) else {
+            return;
+        };
+        let srv = self.srv.clone();
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(b) = c.client.blocked.take() else {
+            return;
+        };
+        self.deadlines.remove(&(b.deadline_ms, b.token));
+        c.client.shared.set_flag(flag::BLOCKED, false);
+        c.out.extend_from_slice(reply);
+        let mut ex = Exec {
+            srv: &srv,
+            wstats: &srv.workers[self.id],
+            kstats: &mut self.kstats,
+            last_ms: 0,
+        };
+        let (close, _) = run_commands(&mut ex, c);
+        c.client.shared.last_ms.store(unix_ms(), Relaxed);
+        c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+        if close {
+            self.close(key);
+            return;
+        }
+        self.track_blocked(key);
+        self.flush(key);
+    }
+
+    /// Answers blocked clients whose timeout has passed with a null, as Redis does.
+    fn expire_blocked(&mut self, now: u64) {
+        while let Some(&(deadline, token)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            // A waiter served meanwhile has its reply in the mailbox: leave it to that.
+            if !self.srv.blocked.cancel(&self.srv, token) {
+                continue;
+            }
+            let Some(c) = self.blocked.get(&token).and_then(|&k| self.conns.get(k)) else {
+                continue;
+            };
+            let mut reply = Vec::new();
+            Reply::new(&mut reply, c.client.proto).null_array();
+            self.unblocked(token, &reply);
+        }
     }
 
     /// Writes pending replies; closes the connection if it is done (QUIT, protocol error).
@@ -354,6 +415,50 @@ impl Worker {
             self.close(key);
         }
     }
+}
+
+/// Runs every complete command in the connection's read buffer, stopping early when the
+/// client blocks or must close. Returns (close now, bytes the next read should make room
+/// for).
+fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
+    let hot = &ex.srv.config.hot;
+    let mut limits = Limits {
+        max_bulk_len: hot.proto_max_bulk_len.load(Relaxed),
+        max_multibulk_len: 1024 * 1024,
+        authenticated: c.client.authenticated,
+    };
+    let mut want = READ_CHUNK;
+    while c.client.blocked.is_none() && !c.client.close_after_reply {
+        let buf = &c.rbuf[c.start..c.end];
+        match c.parser.parse(buf, &limits) {
+            Ok(Parsed::Command { consumed }) => {
+                // A client killed from another thread runs nothing more.
+                if c.client.shared.killed.load(Relaxed) {
+                    return (true, want);
+                }
+                let args = c.parser.args(buf);
+                // CLIENT LIST shows the query buffer as the command saw it.
+                c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+                execute(ex, &mut c.client, &mut c.out, args);
+                // AUTH/HELLO/RESET change the limits for what follows.
+                limits.authenticated = c.client.authenticated;
+                c.start += consumed;
+            }
+            Ok(Parsed::Empty { consumed }) => c.start += consumed,
+            Ok(Parsed::Incomplete { hint }) => {
+                if let Some(total) = hint {
+                    want = want.max(total.saturating_sub(c.end - c.start));
+                }
+                break;
+            }
+            Err(e) => {
+                Reply::new(&mut c.out, c.client.proto).error(&format!("ERR {e}"));
+                ex.srv.count_error("ERR");
+                c.client.close_after_reply = true;
+            }
+        }
+    }
+    (false, want)
 }
 
 /// Writes as much of `c.out` as the socket takes. Returns false if the connection failed.

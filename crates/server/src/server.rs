@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use crate::client::Registry;
 use crate::commands::table;
 use crate::config::Config;
+use crate::net::{Msg, WorkerHandle};
 
 /// A counter with a single writer (its worker thread) and any number of readers. Adding is a
 /// plain load and store, not an atomic read-modify-write, so counting costs nothing on the
@@ -127,8 +128,11 @@ pub struct Server {
     pub started_unix_ms: u64,
     /// Set when SHUTDOWN or a signal asked the server to stop.
     pub shutting_down: AtomicBool,
-    /// Wakes each worker's event loop (CLIENT KILL, shutdown…).
-    pub wakers: Mutex<Vec<Arc<mio::Waker>>>,
+    /// Each worker's mailbox, by worker index (CLIENT KILL wake-ups, blocked clients'
+    /// replies…).
+    pub mailboxes: Mutex<Vec<WorkerHandle>>,
+    /// Clients waiting in blocking commands.
+    pub blocked: crate::blocking::Registry,
     /// Wakes the acceptor thread (shutdown).
     pub main_waker: Mutex<Option<Arc<mio::Waker>>>,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the cron deletes expired keys.
@@ -151,7 +155,8 @@ impl Server {
             started: Instant::now(),
             started_unix_ms: unix_ms(),
             shutting_down: AtomicBool::new(false),
-            wakers: Mutex::new(Vec::new()),
+            mailboxes: Mutex::new(Vec::new()),
+            blocked: Default::default(),
             main_waker: Mutex::new(None),
             connected: AtomicUsize::new(0),
             active_expire: AtomicBool::new(true),
@@ -198,8 +203,15 @@ impl Server {
 
     /// Wakes every worker (they then look at kill flags and the shutdown flag).
     pub fn wake_workers(&self) {
-        for w in self.wakers.lock().iter() {
-            let _ = w.wake();
+        for w in self.mailboxes.lock().iter() {
+            w.wake();
+        }
+    }
+
+    /// Sends a message to worker `worker`'s event loop.
+    pub fn send_to_worker(&self, worker: usize, m: Msg) {
+        if let Some(w) = self.mailboxes.lock().get(worker) {
+            w.send(m);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! TTL has passed is invisible to every [`Keys`] method from that moment on, whether or not it
 //! has been physically deleted yet.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -118,6 +119,12 @@ pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
     shard_shift: u32,
     num_dbs: usize,
+    /// Clients blocked waiting for keys (BLPOP, BZPOPMIN…). While non-zero, creating a
+    /// list or sorted set records the key as "ready" in the command's [`Locked`], so the
+    /// server can serve the waiters once the command is done. Written under the lock of
+    /// every shard a waiter's keys live in, so a command holding those locks reads it
+    /// exactly.
+    waiters: AtomicUsize,
 }
 
 /// The sorted, de-duplicated set of shards a command needs.
@@ -138,7 +145,13 @@ impl Keyspace {
             shards,
             shard_shift: 64 - n.trailing_zeros(),
             num_dbs,
+            waiters: AtomicUsize::new(0),
         }
+    }
+
+    /// Records how many clients are blocked on keys (see the field's docs).
+    pub fn set_waiters(&self, n: usize) {
+        self.waiters.store(n, Relaxed);
     }
 
     /// Number of logical databases (`databases` config).
@@ -191,6 +204,7 @@ impl Keyspace {
                 .map(|&i| (i, self.shards[i as usize].lock()))
                 .collect(),
             stale: Vec::new(),
+            ready: Vec::new(),
         }
     }
 
@@ -206,6 +220,7 @@ impl Keyspace {
                 .map(|(i, s)| (i as u16, s.lock()))
                 .collect(),
             stale: Vec::new(),
+            ready: Vec::new(),
         }
     }
 
@@ -265,6 +280,8 @@ pub struct Locked<'a> {
     guards: SmallVec<[(u16, MutexGuard<'a, Shard>); 2]>,
     /// Expired keys found by reference-returning lookups, already counted as expired.
     stale: Vec<Stale>,
+    /// (db, key) of lists and sorted sets created while clients were blocked on keys.
+    ready: Vec<(usize, Box<[u8]>)>,
 }
 
 /// An expired key waiting for deletion when its [`Locked`] is dropped.
@@ -315,6 +332,17 @@ impl Drop for Locked<'_> {
 }
 
 impl<'a> Locked<'a> {
+    /// Takes the keys that may now serve blocked clients (see [`Keyspace::set_waiters`]).
+    pub fn take_ready(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Marks a key as possibly serving blocked clients (SWAPDB brings whole databases of
+    /// keys into place at once).
+    pub fn mark_ready(&mut self, db: usize, key: &[u8]) {
+        self.ready.push((db, key.into()));
+    }
+
     /// A view of database `db` through these locks, for one command executing at `now_ms`.
     pub fn db<'l>(&'l mut self, db: usize, now_ms: u64, stats: &'l mut KeyStats) -> Keys<'l, 'a> {
         Keys {
@@ -420,6 +448,7 @@ impl Keys<'_, '_> {
             all,
             guards,
             stale,
+            ..
         } = &mut **locked;
         let found = match db_in(ks, *all, guards, dbi, h).dict.get_mut(h, key) {
             Some(e) if e.is_expired(now) => {
@@ -479,6 +508,10 @@ impl Keys<'_, '_> {
     /// Inserts or replaces a whole entry. Returns the previous live entry.
     pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
         entry.set_lru(self.lru);
+        if self.locked.ks.waiters.load(Relaxed) > 0 && matches!(entry.kind(), Kind::List | Kind::ZSet)
+        {
+            self.locked.ready.push((self.db, entry.key().into()));
+        }
         let h = hash_bytes(entry.key());
         let has_ttl = entry.expire_at().is_some();
         let db = self.db_for(h);

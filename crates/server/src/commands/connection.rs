@@ -122,6 +122,15 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
             "2.4.0",
             "O(N) where N is the number of client connections",
         ),
+    Command::new("unblock", -3, Group::Connection)
+        .flags(CLIENT_ADMIN)
+        .acl(acl::CONNECTION)
+        .handler(client_unblock)
+        .doc(
+            "Unblock a client blocked in a blocking command from a different connection",
+            "5.0.0",
+            "O(log N) where N is the number of client connections",
+        ),
     Command::new("no-evict", 3, Group::Connection)
         .flags(CLIENT_ADMIN)
         .acl(acl::CONNECTION)
@@ -651,6 +660,24 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// CLIENT HELP: the subcommands this server implements.
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was blocked and now is not.
+fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let id = parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
+    let error = match args.try_get(3) {
+        None => false,
+        Some(a) if a.eq_ignore_ascii_case(b"timeout") => false,
+        Some(a) if a.eq_ignore_ascii_case(b"error") => true,
+        Some(_) => {
+            return Err(CmdError::msg(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let done = u64::try_from(id).is_ok_and(|id| ctx.srv.blocked.unblock_client(ctx.srv, id, error));
+    ctx.out.int(i64::from(done));
+    Ok(())
+}
+
 fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     const LINES: &[&str] = &[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -686,6 +713,9 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "    Record the client library's name or version (shown by CLIENT LIST).",
         "SETNAME <name>",
         "    Name this connection (an empty name removes it).",
+        "UNBLOCK <client-id> [TIMEOUT|ERROR]",
+        "    Unblock a client blocked in a blocking command: it gets the reply of a timeout,",
+        "    or an -UNBLOCKED error.",
         "HELP",
         "    Print this help.",
     ];

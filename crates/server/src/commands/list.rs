@@ -14,9 +14,11 @@ use flowkv_store::num::parse_i64;
 use flowkv_store::{Entry, Keys, Value};
 
 use super::string::int_arg;
+use crate::blocking::{self, Served, WaitOp};
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::server::Server;
 
 const PUSH_COMPLEXITY: &str = "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.";
 const POP_COMPLEXITY: &str = "O(N) where N is the number of elements returned";
@@ -172,12 +174,66 @@ pub static COMMANDS: &[Command] = &[
             "7.0.0",
             "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
         ),
+    Command::new("blpop", -3, Group::List)
+        .flags(WRITE | NOSCRIPT | BLOCKING)
+        .acl(acl::LIST | acl::BLOCKING)
+        .keys(1, -2, 1)
+        .handler(blpop)
+        .doc(
+            "Remove and get the first element in a list, or block until one is available",
+            "2.0.0",
+            "O(N) where N is the number of provided keys.",
+        ),
+    Command::new("brpop", -3, Group::List)
+        .flags(WRITE | NOSCRIPT | BLOCKING)
+        .acl(acl::LIST | acl::BLOCKING)
+        .keys(1, -2, 1)
+        .handler(brpop)
+        .doc(
+            "Remove and get the last element in a list, or block until one is available",
+            "2.0.0",
+            "O(N) where N is the number of provided keys.",
+        ),
+    Command::new("blmove", 6, Group::List)
+        .flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING)
+        .acl(acl::LIST)
+        .keys(1, 2, 1)
+        .handler(blmove)
+        .doc(
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "6.2.0",
+            "O(1)",
+        ),
+    Command::new("brpoplpush", 4, Group::List)
+        .flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING)
+        .acl(acl::LIST)
+        .keys(1, 2, 1)
+        .handler(brpoplpush)
+        .doc(
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "2.2.0",
+            "O(1)",
+        ),
+    Command::new("blmpop", -5, Group::List)
+        .flags(WRITE | BLOCKING)
+        .acl(acl::LIST | acl::BLOCKING)
+        .movable_keys(blmpop_keys)
+        .handler(blmpop)
+        .doc(
+            "Pop elements from a list, or block until one is available",
+            "7.0.0",
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        ),
 ];
 
 /// The node size limit from `list-max-listpack-size` (the config's hot-path mirror: one
 /// atomic load per command).
-fn node_limit(ctx: &Ctx<'_>) -> NodeLimit {
-    NodeLimit::from_config(ctx.srv.config.hot.list_max_listpack_size.load(Relaxed))
+pub(crate) fn node_limit(ctx: &Ctx<'_>) -> NodeLimit {
+    server_node_limit(ctx.srv)
+}
+
+fn server_node_limit(srv: &Server) -> NodeLimit {
+    NodeLimit::from_config(srv.config.hot.list_max_listpack_size.load(Relaxed))
 }
 
 /// The list a key holds, or WRONGTYPE.
@@ -613,42 +669,62 @@ fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// Pops from `src`'s `from_left` end and pushes onto `dst`'s `to_left` end (the same list
-/// when the keys are equal); the reply is the element, null when `src` is missing. A
+/// when the keys are equal); returns the element, `None` when `src` is missing. A
 /// wrong-typed destination fails before anything is popped.
+fn move_one(
+    keys: &mut Keys<'_, '_>,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+    limit: NodeLimit,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let Some(e) = keys.write(src) else {
+        return Ok(None);
+    };
+    list_of(e)?;
+    if src != dst {
+        if let Some(d) = keys.peek(dst) {
+            list_of(d)?;
+        }
+    }
+    let Some(value) = keys
+        .write(src)
+        .map(list_mut)
+        .transpose()?
+        .and_then(|l| l.pop(from_left))
+    else {
+        return Ok(None);
+    };
+    match keys.write(dst) {
+        Some(d) => list_mut(d)?.push(to_left, &value, limit),
+        None => {
+            let mut list = ListValue::new();
+            list.push(to_left, &value, limit);
+            insert_list(keys, dst, list);
+        }
+    }
+    delete_if_empty(keys, src);
+    Ok(Some(value))
+}
+
+/// LMOVE/RPOPLPUSH: the element moved, or null when the source is missing.
 fn move_element(ctx: &mut Ctx<'_>, args: Args<'_>, from_left: bool, to_left: bool) -> CmdResult {
     let limit = node_limit(ctx);
-    let (src, dst) = (args.get(1), args.get(2));
-    {
-        let (mut keys, out) = ctx.keys_out();
-        let Some(e) = keys.write(src) else {
+    let (mut keys, out) = ctx.keys_out();
+    match move_one(
+        &mut keys,
+        args.get(1),
+        args.get(2),
+        from_left,
+        to_left,
+        limit,
+    )? {
+        Some(value) => out.bulk(&value),
+        None => {
             out.null();
             return Ok(());
-        };
-        list_of(e)?;
-        if src != dst {
-            if let Some(d) = keys.peek(dst) {
-                list_of(d)?;
-            }
         }
-        let Some(value) = keys
-            .write(src)
-            .map(list_mut)
-            .transpose()?
-            .and_then(|l| l.pop(from_left))
-        else {
-            out.null();
-            return Ok(());
-        };
-        match keys.write(dst) {
-            Some(d) => list_mut(d)?.push(to_left, &value, limit),
-            None => {
-                let mut list = ListValue::new();
-                list.push(to_left, &value, limit);
-                insert_list(&mut keys, dst, list);
-            }
-        }
-        delete_if_empty(&mut keys, src);
-        out.bulk(&value);
     }
     ctx.dirty += 1;
     Ok(())
@@ -666,25 +742,36 @@ fn rpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     move_element(ctx, args, false, true)
 }
 
-/// LMPOP's keys: `numkeys` keys after it, when `numkeys` is valid and leaves room for the
-/// direction (otherwise the handler fails before touching any key).
-fn lmpop_keys(args: Args<'_>) -> KeyPositions {
-    match args.try_get(1).and_then(parse_i64) {
-        Some(n) if n >= 1 && (n as u64) < (args.len() as u64).saturating_sub(2) => {
-            (2..2 + n as usize).collect()
+/// The keys of LMPOP (`numkeys` at 1) or BLMPOP (at 2): `numkeys` keys after it, when
+/// `numkeys` is valid and leaves room for the direction (otherwise the handler fails before
+/// touching any key).
+fn mpop_keys(args: Args<'_>, at: usize) -> KeyPositions {
+    match args.try_get(at).and_then(parse_i64) {
+        Some(n) if n >= 1 && (n as u64) < (args.len() as u64).saturating_sub(at as u64 + 1) => {
+            (at + 1..at + 1 + n as usize).collect()
         }
         _ => KeyPositions::new(),
     }
 }
 
-/// LMPOP numkeys key... LEFT|RIGHT [COUNT n]: pops up to n (default 1) elements from the
-/// first non-empty list; replies [key, [elements]], or a null array if every list is
-/// missing.
-fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let numkeys = int_at_least(args.get(1), 1, "ERR numkeys should be greater than 0")?;
+fn lmpop_keys(args: Args<'_>) -> KeyPositions {
+    mpop_keys(args, 1)
+}
+
+fn blmpop_keys(args: Args<'_>) -> KeyPositions {
+    mpop_keys(args, 2)
+}
+
+/// `numkeys key... LEFT|RIGHT [COUNT n]` from argument `at`: (key argument range, pop from
+/// the head, count).
+fn parse_mpop(
+    args: Args<'_>,
+    at: usize,
+) -> Result<(std::ops::Range<usize>, bool, usize), CmdError> {
+    let numkeys = int_at_least(args.get(at), 1, "ERR numkeys should be greater than 0")?;
     let side_at = usize::try_from(numkeys)
         .ok()
-        .and_then(|n| n.checked_add(2))
+        .and_then(|n| n.checked_add(at + 1))
         .filter(|&i| i < args.len())
         .ok_or(CmdError::Syntax)?;
     let front = parse_side(args.get(side_at))?;
@@ -699,27 +786,191 @@ fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         i += 2;
     }
-    let count = count.unwrap_or(1) as usize;
-    let removed = {
-        let (mut keys, out) = ctx.keys_out();
-        let mut removed = 0;
-        for key in (2..side_at).map(|i| args.get(i)) {
-            let Some(e) = keys.write(key) else { continue };
-            let list = list_mut(e)?;
-            if list.is_empty() {
-                continue;
-            }
-            out.array(2);
-            out.bulk(key);
-            removed = pop_into_reply(out, list, front, count);
-            delete_if_empty(&mut keys, key);
-            break;
+    Ok((at + 1..side_at, front, count.unwrap_or(1) as usize))
+}
+
+/// Pops up to `count` from the first non-empty list among `keys` and replies [key,
+/// [elements]]; returns how many were popped (0: nothing replied, every list is missing).
+fn mpop_first<'n>(
+    keys: &mut Keys<'_, '_>,
+    out: &mut Reply<'_>,
+    names: impl Iterator<Item = &'n [u8]>,
+    front: bool,
+    count: usize,
+) -> Result<usize, CmdError> {
+    for key in names {
+        let Some(e) = keys.write(key) else { continue };
+        let list = list_mut(e)?;
+        if list.is_empty() {
+            continue;
         }
-        if removed == 0 {
-            out.null_array();
-        }
-        removed
-    };
+        out.array(2);
+        out.bulk(key);
+        let removed = pop_into_reply(out, list, front, count);
+        delete_if_empty(keys, key);
+        return Ok(removed);
+    }
+    Ok(0)
+}
+
+/// LMPOP numkeys key... LEFT|RIGHT [COUNT n]: pops up to n (default 1) elements from the
+/// first non-empty list; replies [key, [elements]], or a null array if every list is
+/// missing.
+fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (names, front, count) = parse_mpop(args, 1)?;
+    let (mut keys, out) = ctx.keys_out();
+    let removed = mpop_first(&mut keys, out, names.map(|i| args.get(i)), front, count)?;
+    if removed == 0 {
+        out.null_array();
+    }
     ctx.dirty += removed as u64;
     Ok(())
+}
+
+/// BLPOP/BRPOP key... timeout: pops from the first non-empty list, replying [key, element];
+/// blocks on all the keys when every one is missing.
+fn bpop(ctx: &mut Ctx<'_>, args: Args<'_>, front: bool) -> CmdResult {
+    let deadline = blocking::parse_timeout(args.get(args.len() - 1), ctx.now_ms)?;
+    let names: Vec<&[u8]> = args.iter().skip(1).take(args.len() - 2).collect();
+    {
+        let (mut keys, out) = ctx.keys_out();
+        for &key in &names {
+            let Some(e) = keys.write(key) else { continue };
+            let Some(value) = list_mut(e)?.pop(front) else {
+                continue;
+            };
+            out.array(2);
+            out.bulk(key);
+            out.bulk(&value);
+            delete_if_empty(&mut keys, key);
+            ctx.dirty += 1;
+            return Ok(());
+        }
+    }
+    blocking::block(ctx, &names, WaitOp::ListPop { front }, deadline);
+    Ok(())
+}
+
+fn blpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bpop(ctx, args, true)
+}
+
+fn brpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bpop(ctx, args, false)
+}
+
+/// BLMOVE/BRPOPLPUSH: LMOVE when the source has an element, else block on the source.
+fn bmove(ctx: &mut Ctx<'_>, args: Args<'_>, from_front: bool, to_front: bool) -> CmdResult {
+    let deadline = blocking::parse_timeout(args.get(args.len() - 1), ctx.now_ms)?;
+    let limit = node_limit(ctx);
+    let (src, dst) = (args.get(1), args.get(2));
+    {
+        let (mut keys, out) = ctx.keys_out();
+        if let Some(value) = move_one(&mut keys, src, dst, from_front, to_front, limit)? {
+            out.bulk(&value);
+            ctx.dirty += 1;
+            return Ok(());
+        }
+    }
+    let op = WaitOp::ListMove {
+        from_front,
+        dest: dst.into(),
+        to_front,
+    };
+    blocking::block(ctx, &[src], op, deadline);
+    Ok(())
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+fn blmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let from_front = parse_side(args.get(3))?;
+    let to_front = parse_side(args.get(4))?;
+    bmove(ctx, args, from_front, to_front)
+}
+
+/// BRPOPLPUSH source destination timeout: BLMOVE source destination RIGHT LEFT timeout.
+fn brpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bmove(ctx, args, false, true)
+}
+
+/// BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT n]: LMPOP, or block on every key.
+fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let deadline = blocking::parse_timeout(args.get(1), ctx.now_ms)?;
+    let (names, front, count) = parse_mpop(args, 2)?;
+    {
+        let (mut keys, out) = ctx.keys_out();
+        let removed = mpop_first(
+            &mut keys,
+            out,
+            names.clone().map(|i| args.get(i)),
+            front,
+            count,
+        )?;
+        if removed > 0 {
+            ctx.dirty += removed as u64;
+            return Ok(());
+        }
+    }
+    let names: Vec<&[u8]> = names.map(|i| args.get(i)).collect();
+    blocking::block(ctx, &names, WaitOp::ListMultiPop { front, count }, deadline);
+    Ok(())
+}
+
+/// Serves a client blocked in BLPOP/BRPOP/BLMPOP/BLMOVE on `key`, which holds a non-empty
+/// list (the caller checked): the pop its command would have done, with the same reply. A
+/// BLMOVE whose destination has meanwhile become another type gets WRONGTYPE, as in Redis.
+pub(crate) fn serve_blocked(
+    srv: &Server,
+    keys: &mut Keys<'_, '_>,
+    key: &[u8],
+    op: &WaitOp,
+    out: &mut Reply<'_>,
+) -> Served {
+    let popped = match op {
+        WaitOp::ListPop { front } => {
+            let Some(value) = keys
+                .write(key)
+                .and_then(|e| list_mut(e).ok())
+                .and_then(|l| l.pop(*front))
+            else {
+                return Served::NotReady;
+            };
+            out.array(2);
+            out.bulk(key);
+            out.bulk(&value);
+            delete_if_empty(keys, key);
+            1
+        }
+        WaitOp::ListMultiPop { front, count } => {
+            match mpop_first(keys, out, std::iter::once(key), *front, *count) {
+                Ok(0) | Err(_) => return Served::NotReady,
+                Ok(n) => n,
+            }
+        }
+        WaitOp::ListMove {
+            from_front,
+            dest,
+            to_front,
+        } => {
+            match move_one(
+                keys,
+                key,
+                dest,
+                *from_front,
+                *to_front,
+                server_node_limit(srv),
+            ) {
+                Ok(Some(value)) => out.bulk(&value),
+                Ok(None) => return Served::NotReady,
+                Err(e) => {
+                    srv.count_error("WRONGTYPE");
+                    out.error(&e.to_string());
+                    return Served::Done(0);
+                }
+            }
+            1
+        }
+        _ => return Served::NotReady,
+    };
+    Served::Done(popped as u64)
 }

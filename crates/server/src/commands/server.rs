@@ -209,6 +209,12 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         locked
             .db(first as usize, now, ctx.stats)
             .swap_with(second as usize);
+        // Clients blocked in either database may find their keys there now.
+        for db in [first as usize, second as usize] {
+            for key in ctx.srv.blocked.keys_in_db(db) {
+                locked.mark_ready(db, &key);
+            }
+        }
     }
     ctx.out.ok();
     Ok(())
