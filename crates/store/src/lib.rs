@@ -6,6 +6,7 @@ pub mod entry;
 pub mod glob;
 pub mod hash;
 pub mod hash_value;
+pub mod hll;
 pub mod keyspace;
 pub mod list_value;
 pub mod listpack;
