@@ -308,6 +308,8 @@ fn serve(
         WaitOp::ListPop { .. } | WaitOp::ListMultiPop { .. } | WaitOp::ListMove { .. } => {
             crate::commands::list::serve_blocked(srv, keys, key, op, out)
         }
-        WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. } => Served::NotReady,
+        WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. } => {
+            crate::commands::zset::serve_blocked(keys, key, op, out)
+        }
     }
 }

@@ -9,6 +9,8 @@
 use flowkv_protocol::Args;
 use smallvec::SmallVec;
 
+use self::keyspec::KeySpecDef;
+
 use crate::ctx::Ctx;
 use crate::error::CmdResult;
 
@@ -67,7 +69,7 @@ pub mod flags {
 }
 
 /// ACL categories. The ones Redis derives from flags (@write, @read, @admin, @dangerous,
-/// @pubsub, @fast, @slow, @blocking) are added by [`Command::acl_categories`].
+/// @pubsub, @fast, @blocking, @slow) are added by [`Command::acl_categories`].
 pub mod acl {
     pub const KEYSPACE: u32 = 1 << 0;
     pub const READ: u32 = 1 << 1;
@@ -130,6 +132,135 @@ pub enum KeySpec {
     Custom(fn(Args<'_>) -> KeyPositions),
 }
 
+/// Redis 7 key specifications, declared per command for `COMMAND INFO` / `COMMAND
+/// GETKEYSANDFLAGS` (cluster clients and proxies read them). They describe; they never drive
+/// locking, which uses [`KeySpec`]. A command that declares none reports one spec derived from
+/// its [`KeySpec`].
+pub mod keyspec {
+    pub const RO: u32 = 1 << 0;
+    pub const RW: u32 = 1 << 1;
+    pub const OW: u32 = 1 << 2;
+    pub const RM: u32 = 1 << 3;
+    pub const ACCESS: u32 = 1 << 4;
+    pub const UPDATE: u32 = 1 << 5;
+    pub const INSERT: u32 = 1 << 6;
+    pub const DELETE: u32 = 1 << 7;
+    pub const NOT_KEY: u32 = 1 << 8;
+    pub const INCOMPLETE: u32 = 1 << 9;
+    pub const VARIABLE_FLAGS: u32 = 1 << 10;
+
+    /// Flag names in `COMMAND INFO` order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (RO, "RO"),
+        (RW, "RW"),
+        (OW, "OW"),
+        (RM, "RM"),
+        (ACCESS, "access"),
+        (UPDATE, "update"),
+        (INSERT, "insert"),
+        (DELETE, "delete"),
+        (NOT_KEY, "not_key"),
+        (INCOMPLETE, "incomplete"),
+        (VARIABLE_FLAGS, "variable_flags"),
+    ];
+
+    /// Where the search for a spec's keys starts.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum BeginSearch {
+        /// At this argument index.
+        Index(i32),
+        /// After the first `keyword` found scanning from `startfrom` (negative: from the end,
+        /// backwards).
+        Keyword {
+            keyword: &'static str,
+            startfrom: i32,
+        },
+        Unknown,
+    }
+
+    /// Which arguments from the start are keys.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum FindKeys {
+        /// Up to `lastkey` (relative to the start; negative counts from the end) every
+        /// `keystep`; `limit` > 1 stops at 1/limit of the remaining arguments.
+        Range {
+            lastkey: i32,
+            keystep: i32,
+            limit: i32,
+        },
+        /// The key count is at `keynumidx`, the first key at `firstkey` (both relative to
+        /// the start), then every `keystep`.
+        Keynum {
+            keynumidx: i32,
+            firstkey: i32,
+            keystep: i32,
+        },
+        Unknown,
+    }
+
+    /// One key specification.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct KeySpecDef {
+        /// Bits from this module.
+        pub flags: u32,
+        pub begin: BeginSearch,
+        pub find: FindKeys,
+        /// Free text shown as "notes" (empty: none).
+        pub notes: &'static str,
+    }
+
+    /// A key spec without notes.
+    pub const fn spec(flags: u32, begin: BeginSearch, find: FindKeys) -> KeySpecDef {
+        KeySpecDef {
+            flags,
+            begin,
+            find,
+            notes: "",
+        }
+    }
+
+    impl KeySpecDef {
+        pub const fn notes(mut self, notes: &'static str) -> KeySpecDef {
+            self.notes = notes;
+            self
+        }
+    }
+
+    pub const fn index(pos: i32) -> BeginSearch {
+        BeginSearch::Index(pos)
+    }
+
+    pub const fn keyword(keyword: &'static str, startfrom: i32) -> BeginSearch {
+        BeginSearch::Keyword { keyword, startfrom }
+    }
+
+    pub const fn range(lastkey: i32, keystep: i32, limit: i32) -> FindKeys {
+        FindKeys::Range {
+            lastkey,
+            keystep,
+            limit,
+        }
+    }
+
+    pub const fn keynum(keynumidx: i32, firstkey: i32, keystep: i32) -> FindKeys {
+        FindKeys::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        }
+    }
+
+    /// The single key at argument `pos`, the most common spec.
+    pub const fn key_at(pos: i32, flags: u32) -> KeySpecDef {
+        spec(flags, index(pos), range(0, 1, 0))
+    }
+
+    /// A spec whose keys only the command's own parsing finds (both parts unknown).
+    pub const fn unknown(flags: u32) -> KeySpecDef {
+        spec(flags, BeginSearch::Unknown, FindKeys::Unknown)
+    }
+}
+
 /// The documentation group (`COMMAND DOCS` "group").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
@@ -190,6 +321,10 @@ pub struct Command {
     /// true when this invocation must lock every shard, like an ALL_SHARDS command.
     pub locks_all_when: Option<fn(Args<'_>) -> bool>,
     pub handler: Option<Handler>,
+    /// Declared key specs (`None`: derived from `keys` when reported).
+    pub key_specs: Option<&'static [KeySpecDef]>,
+    /// Command tips (`nondeterministic_output`, `request_policy:all_shards`…).
+    pub tips: &'static [&'static str],
     pub subcommands: &'static [Command],
     pub group: Group,
     pub summary: &'static str,
@@ -208,6 +343,8 @@ impl Command {
             keys: KeySpec::None,
             locks_all_when: None,
             handler: None,
+            key_specs: None,
+            tips: &[],
             subcommands: &[],
             group,
             summary: "",
@@ -250,6 +387,18 @@ impl Command {
 
     pub const fn handler(mut self, h: Handler) -> Command {
         self.handler = Some(h);
+        self
+    }
+
+    /// Redis's key specs for this command, as COMMAND INFO reports them.
+    pub const fn key_specs(mut self, specs: &'static [KeySpecDef]) -> Command {
+        self.key_specs = Some(specs);
+        self
+    }
+
+    /// Redis's command tips, as COMMAND INFO reports them.
+    pub const fn tips(mut self, tips: &'static [&'static str]) -> Command {
+        self.tips = tips;
         self
     }
 
@@ -305,18 +454,96 @@ impl Command {
         if self.has(flags::FAST) {
             c |= acl::FAST;
         }
+        if self.has(flags::BLOCKING) {
+            c |= acl::BLOCKING;
+        }
         if c & acl::FAST == 0 {
             c |= acl::SLOW;
         }
         c
     }
 
-    /// Legacy (first, last, step) for COMMAND INFO; movable-key commands report (0, 0, 0).
-    pub fn legacy_key_range(&self) -> (i32, i32, i32) {
-        match self.keys {
-            KeySpec::Range { first, last, step } => (first, last, step),
-            _ => (0, 0, 0),
+    /// The key specs COMMAND INFO reports: the declared ones, else one derived from the key
+    /// positions (an `index` + `range` spec, or an `unknown` one marked `incomplete` for
+    /// movable keys) with access flags from the read/write flags.
+    pub fn reported_key_specs(&self) -> Vec<KeySpecDef> {
+        use keyspec::*;
+        if let Some(specs) = self.key_specs {
+            return specs.to_vec();
         }
+        let access = if self.has(flags::WRITE) {
+            RW | UPDATE
+        } else if self.has(flags::READONLY) {
+            RO | ACCESS
+        } else {
+            RW | ACCESS
+        };
+        match self.keys {
+            KeySpec::None => Vec::new(),
+            KeySpec::Range { first, last, step } => {
+                let lastkey = if last < 0 { last } else { last - first };
+                vec![spec(access, index(first), range(lastkey, step, 0))]
+            }
+            KeySpec::Custom(_) => vec![unknown(access | INCOMPLETE)],
+        }
+    }
+
+    /// Legacy (first, last, step) and the "movablekeys" flag, computed from the reported key
+    /// specs as Redis does: one index + range spec is the range itself; otherwise the
+    /// consecutive step-1 range specs are merged, and anything else (another kind of spec, a
+    /// gap, a step, an incomplete spec) makes the keys movable.
+    pub fn legacy_key_range(&self) -> ((i32, i32, i32), bool) {
+        use keyspec::*;
+        let specs = self.reported_key_specs();
+        if specs.is_empty() {
+            return ((0, 0, 0), false);
+        }
+        if let [s] = specs.as_slice() {
+            if let (
+                BeginSearch::Index(first),
+                FindKeys::Range {
+                    lastkey, keystep, ..
+                },
+            ) = (s.begin, s.find)
+            {
+                let last = if lastkey >= 0 {
+                    lastkey + first
+                } else {
+                    lastkey
+                };
+                return ((first, last, keystep), s.flags & INCOMPLETE != 0);
+            }
+        }
+        let mut movable = false;
+        let (mut first, mut last, mut prev_last) = (i32::MAX, 0i32, 0i32);
+        for s in &specs {
+            let (
+                BeginSearch::Index(pos),
+                FindKeys::Range {
+                    lastkey, keystep, ..
+                },
+            ) = (s.begin, s.find)
+            else {
+                movable = true;
+                continue;
+            };
+            if keystep != 1 || (prev_last != 0 && prev_last != pos - 1) {
+                movable = true;
+                continue;
+            }
+            movable |= s.flags & INCOMPLETE != 0;
+            first = first.min(pos);
+            let abs = if lastkey >= 0 { lastkey + pos } else { lastkey };
+            // Negative (from the end) wins over any absolute index, as in Redis.
+            if (abs as u32) > (last as u32) {
+                last = abs;
+            }
+            prev_last = last;
+        }
+        if first == i32::MAX {
+            return ((0, 0, 0), true);
+        }
+        ((first, last, 1), movable)
     }
 
     /// The key positions of one invocation (for locking, COMMAND GETKEYS, ACL key checks).
@@ -336,5 +563,25 @@ impl Command {
             KeySpec::Custom(f) => out = f(args),
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::table;
+
+    use super::KeySpec;
+
+    /// Declared key specs are for reporting only, so for a command locked by a fixed range,
+    /// the legacy range they give must be that range: COMMAND INFO and locking agree.
+    #[test]
+    fn declared_specs_agree_with_lock_ranges() {
+        for (name, cmd) in &table().flat {
+            if let (Some(_), KeySpec::Range { first, last, step }) = (cmd.key_specs, cmd.keys) {
+                let (legacy, movable) = cmd.legacy_key_range();
+                assert!(!movable, "{name}: fixed lock range but movable specs");
+                assert_eq!(legacy, (first, last, step), "{name}");
+            }
+        }
     }
 }

@@ -241,7 +241,7 @@ fn command_table_and_stats() {
     );
     assert_eq!(
         cats(&info(&mut con, "blmove")),
-        ["@write", "@list", "@slow"]
+        ["@write", "@list", "@slow", "@blocking"]
     );
     let flags: Vec<String> = redis::from_redis_value(&info(&mut con, "blmpop")[2]).unwrap();
     assert_eq!(flags, ["write", "blocking", "movablekeys"]);
@@ -259,4 +259,34 @@ fn command_table_and_stats() {
         stats.contains("cmdstat_blpop:calls=1,"),
         "commandstats: {stats}"
     );
+}
+
+#[test]
+fn sorted_set_blocking_pops() {
+    let srv = Server::start(&[]);
+    let mut con = srv.client();
+    let mut min = raw_cmd(&srv, &["BZPOPMIN", "z1", "z2", "0"]);
+    wait_blocked(&mut con, 1);
+    let mut multi = raw_cmd(&srv, &["BZMPOP", "0", "1", "z2", "MAX", "COUNT", "5"]);
+    wait_blocked(&mut con, 2);
+    // A list on the key wakes nobody: both wait for a sorted set.
+    q(&mut con, &["RPUSH", "z2", "l"]).unwrap();
+    q(&mut con, &["DEL", "z2"]).unwrap();
+    assert_eq!(
+        int(&mut con, &["ZADD", "z2", "1", "a", "2", "b", "3", "c"]),
+        3
+    );
+    min.expect("*3\r\n$2\r\nz2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    multi
+        .expect("*2\r\n$2\r\nz2\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_eq!(int(&mut con, &["EXISTS", "z2"]), 0);
+
+    // Immediate pops, and RESP3 scores as doubles.
+    q(&mut con, &["ZADD", "z", "1.5", "x", "2", "y"]).unwrap();
+    let mut r = srv.raw();
+    r.hello3();
+    r.cmd(&[b"BZPOPMAX", b"z", b"0"]);
+    r.expect("*3\r\n$1\r\nz\r\n$1\r\ny\r\n,2\r\n");
+    r.cmd(&[b"BZPOPMIN", b"none", b"0.01"]);
+    r.expect("_\r\n");
 }

@@ -1,6 +1,16 @@
-//! COMMAND and its subcommands end to end, and docs/COMMANDS.md kept equal to the table.
+//! COMMAND and its subcommands end to end, docs/COMMANDS.md kept equal to the table, and the
+//! whole table compared with a real `redis-server` 7.0: COMMAND INFO (arity, flags, legacy key
+//! range, ACL categories, tips, key specs, subcommands) and COMMAND DOCS (summary, since,
+//! group, complexity) of every command both servers know must be identical, apart from the
+//! commented allowlist below. The interop tests are skipped, with a note, when `redis-server`
+//! 7.0 is not on PATH.
 
 mod common;
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::Server;
 use redis::Value;
@@ -279,5 +289,261 @@ fn commands_doc_is_current() {
             "docs/COMMANDS.md is out of date with the command table; run \
              `UPDATE_DOCS=1 cargo test -p flowkv-server --test command` and commit the result"
         );
+    }
+}
+
+/// Commands whose COMMAND INFO / COMMAND DOCS still differ from redis-server 7.0.15, and why.
+/// Keep it short: each entry must still differ (a stale entry fails the test).
+const ALLOWED_DIFFERENCES: &[(&str, &str)] = &[];
+
+/// Subcommands we have and Redis 7.0 lacks.
+const EXTENSIONS: &[(&str, &str)] = &[(
+    "client|setinfo",
+    "Redis 7.2's CLIENT SETINFO: newer clients send it when they connect",
+)];
+
+/// A real redis-server 7.0 on a free port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts `redis-server`, or `None` (with a note) if it is not installed or not 7.0.
+    fn start() -> Option<Redis> {
+        let port = common::free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!("note: redis-server not on PATH; skipping this interop test");
+            return None;
+        };
+        let mut r = Redis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query(&mut r.client())
+            .unwrap();
+        if !info.contains("redis_version:7.0.") {
+            eprintln!("note: redis-server is not 7.0; skipping this interop test");
+            let _ = r.child.kill();
+            return None;
+        }
+        Some(r)
+    }
+
+    fn client(&mut self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect to redis-server")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// COMMAND LIST of a server, as a set.
+fn command_list(con: &mut redis::Connection) -> std::collections::BTreeSet<String> {
+    let names: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(con).unwrap();
+    names.into_iter().collect()
+}
+
+/// The differences between two COMMAND INFO entries, as readable lines. Subcommands are
+/// matched by name (Redis lists them in hash order); those only one side has are skipped
+/// (gaps and [`EXTENSIONS`] are checked by name elsewhere).
+fn info_diffs(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
+    const FIELDS: [&str; 10] = [
+        "name",
+        "arity",
+        "flags",
+        "first key",
+        "last key",
+        "step",
+        "acl categories",
+        "tips",
+        "key specs",
+        "subcommands",
+    ];
+    let (a, b) = (items(ours), items(theirs));
+    assert_eq!(a.len(), 10, "{path}: {ours:?}");
+    for (i, field) in FIELDS.iter().enumerate() {
+        if i == 9 {
+            let by_name = |v: &Value| -> BTreeMap<String, Value> {
+                items(v)
+                    .iter()
+                    .map(|s| (text(&items(s)[0]), s.clone()))
+                    .collect()
+            };
+            let (mine, redis) = (by_name(&a[9]), by_name(&b[9]));
+            for (name, sub) in &mine {
+                if let Some(r) = redis.get(name) {
+                    info_diffs(name, sub, r, out);
+                }
+            }
+        } else if a[i] != b[i] {
+            out.push(format!("{path} {field}: ours {:?}, redis {:?}", a[i], b[i]));
+        }
+    }
+}
+
+/// The summary, since, group and complexity of a COMMAND DOCS entry.
+fn doc_fields(v: &Value) -> Vec<(String, String)> {
+    let flat = items(v);
+    assert_eq!(flat.len(), 2, "{v:?}");
+    let doc = items(&flat[1]);
+    doc.chunks(2)
+        .map(|kv| (text(&kv[0]), &kv[1]))
+        .filter(|(k, _)| ["summary", "since", "group", "complexity"].contains(&k.as_str()))
+        .map(|(k, v)| (k, text(v)))
+        .collect()
+}
+
+#[test]
+fn info_and_docs_match_redis() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let srv = Server::start(&[]);
+    let (mut us, mut them) = (srv.client(), redis.client());
+    let (ours, theirs) = (command_list(&mut us), command_list(&mut them));
+    for name in ours.difference(&theirs) {
+        assert!(
+            EXTENSIONS.iter().any(|(n, _)| n == name),
+            "{name} is unknown to Redis 7.0: list it in EXTENSIONS with the reason"
+        );
+    }
+    let mut diffs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in ours.intersection(&theirs) {
+        let top = name.split('|').next().unwrap_or(name);
+        let mut out = Vec::new();
+        if !name.contains('|') {
+            let info = |con: &mut redis::Connection| -> Value {
+                let v: Value = redis::cmd("COMMAND")
+                    .arg("INFO")
+                    .arg(name)
+                    .query(con)
+                    .unwrap();
+                items(&v)[0].clone()
+            };
+            info_diffs(name, &info(&mut us), &info(&mut them), &mut out);
+        }
+        let docs = |con: &mut redis::Connection| -> Vec<(String, String)> {
+            doc_fields(
+                &redis::cmd("COMMAND")
+                    .arg("DOCS")
+                    .arg(name)
+                    .query(con)
+                    .unwrap(),
+            )
+        };
+        let (a, b) = (docs(&mut us), docs(&mut them));
+        if a != b {
+            out.push(format!("{name} docs: ours {a:?}, redis {b:?}"));
+        }
+        if !out.is_empty() {
+            diffs.entry(top.to_string()).or_default().extend(out);
+        }
+    }
+    let unexpected: Vec<&String> = diffs
+        .iter()
+        .filter(|(name, _)| !ALLOWED_DIFFERENCES.iter().any(|(n, _)| n == name))
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "COMMAND INFO/DOCS differ from redis-server:\n{}",
+        unexpected
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let stale: Vec<&str> = ALLOWED_DIFFERENCES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !diffs.contains_key(*n))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "these now match Redis: remove them from ALLOWED_DIFFERENCES: {stale:?}"
+    );
+}
+
+/// COMMAND GETKEYSANDFLAGS gives Redis's keys and per-key flags for lines whose keys the key
+/// specs (or, for SORT's STORE, the command's own parsing) find.
+#[test]
+fn getkeysandflags_matches_redis() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let srv = Server::start(&[]);
+    let (mut us, mut them) = (srv.client(), redis.client());
+    let lines: &[&[&str]] = &[
+        &["get", "k"],
+        &["mset", "a", "1", "b", "2"],
+        &["del", "a", "b"],
+        &["rename", "a", "b"],
+        &["copy", "a", "b", "db", "1"],
+        &["lmove", "a", "b", "left", "right"],
+        &["blmpop", "0", "2", "a", "b", "left"],
+        &["lmpop", "2", "a", "b", "left"],
+        &["sintercard", "2", "a", "b"],
+        &["sunionstore", "d", "a", "b"],
+        &["bitop", "and", "d", "a", "b"],
+        &["pfmerge", "d", "a", "b"],
+        &["pfcount", "a", "b"],
+        &["sort", "k", "store", "d"],
+        &["sort", "k", "by", "w_*", "get", "o_*"],
+        &["sort_ro", "k"],
+        &[
+            "georadius",
+            "k",
+            "1",
+            "2",
+            "3",
+            "km",
+            "store",
+            "d",
+            "storedist",
+            "e",
+        ],
+        &["georadiusbymember", "k", "m", "3", "km", "storedist", "e"],
+        &[
+            "geosearchstore",
+            "d",
+            "k",
+            "frommember",
+            "m",
+            "byradius",
+            "1",
+            "km",
+        ],
+        &["object", "encoding", "k"],
+        &["memory", "usage", "k"],
+        &["getex", "k", "persist"],
+        &["set", "k", "v", "get"],
+    ];
+    for line in lines {
+        let run = |con: &mut redis::Connection| -> Value {
+            redis::cmd("COMMAND")
+                .arg("GETKEYSANDFLAGS")
+                .arg(*line)
+                .query(con)
+                .unwrap()
+        };
+        assert_eq!(run(&mut us), run(&mut them), "{line:?}");
     }
 }

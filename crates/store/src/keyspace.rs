@@ -508,7 +508,8 @@ impl Keys<'_, '_> {
     /// Inserts or replaces a whole entry. Returns the previous live entry.
     pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
         entry.set_lru(self.lru);
-        if self.locked.ks.waiters.load(Relaxed) > 0 && matches!(entry.kind(), Kind::List | Kind::ZSet)
+        if self.locked.ks.waiters.load(Relaxed) > 0
+            && matches!(entry.kind(), Kind::List | Kind::ZSet)
         {
             self.locked.ready.push((self.db, entry.key().into()));
         }

@@ -8,6 +8,7 @@ use flowkv_protocol::Args;
 use flowkv_store::num::parse_i64;
 use flowkv_store::{Entry, Expire, Keys, Kind, Value};
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::commands::string::{int_arg, max_string_len};
 use crate::ctx::Ctx;
@@ -18,6 +19,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::BITMAP)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(setbit)
         .doc(
             "Sets or clears the bit at offset in the string value stored at key",
@@ -50,12 +52,20 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::BITMAP)
         .keys(2, -1, 1)
+        .key_specs(&[
+            ks::key_at(2, ks::OW | ks::UPDATE),
+            ks::spec(ks::RO | ks::ACCESS, ks::index(3), ks::range(-1, 1, 0)),
+        ])
         .handler(bitop)
         .doc("Perform bitwise operations between strings", "2.6.0", "O(N)"),
     Command::new("bitfield", -2, Group::Bitmap)
         .flags(WRITE | DENYOOM)
         .acl(acl::BITMAP)
         .keys(1, 1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE | ks::VARIABLE_FLAGS)
+                .notes("This command allows both access and modification of the key"),
+        ])
         .handler(bitfield)
         .doc(
             "Perform arbitrary bitfield integer operations on strings",

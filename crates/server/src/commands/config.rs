@@ -12,7 +12,7 @@ use crate::error::{CmdError, CmdResult};
 pub static COMMANDS: &[Command] = &[Command::new("config", -2, Group::Server)
     .subcommands(SUBCOMMANDS)
     .doc(
-        "A container for server configuration commands.",
+        "A container for server configuration commands",
         "2.0.0",
         "Depends on subcommand.",
     )];
@@ -22,27 +22,28 @@ static SUBCOMMANDS: &[Command] = &[
         .flags(ADMIN | NOSCRIPT | LOADING | STALE)
         .handler(get)
         .doc(
-            "Returns the values of configuration parameters matching one or more patterns.",
+            "Get the values of configuration parameters",
             "2.0.0",
             "O(N) when N is the number of configuration parameters provided",
         ),
     Command::new("set", -4, Group::Server)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"])
         .handler(set)
         .doc(
-            "Sets configuration parameters, all or none.",
+            "Set configuration parameters to the given values",
             "2.0.0",
             "O(N) when N is the number of configuration parameters provided",
         ),
     Command::new("resetstat", 2, Group::Server)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE)
         .handler(resetstat)
-        .doc("Resets the server's statistics.", "2.0.0", "O(1)"),
+        .doc("Reset the stats returned by INFO", "2.0.0", "O(1)"),
     Command::new("rewrite", 2, Group::Server)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE)
         .handler(rewrite)
         .doc(
-            "Persists the effective configuration to the start-up config file.",
+            "Rewrite the configuration file with the in memory configuration",
             "2.8.0",
             "O(1)",
         ),
@@ -50,7 +51,7 @@ static SUBCOMMANDS: &[Command] = &[
         .flags(LOADING | STALE)
         .handler(help)
         .doc(
-            "Returns helpful text about the different subcommands.",
+            "Show helpful text about the different subcommands",
             "5.0.0",
             "O(1)",
         ),

@@ -30,34 +30,39 @@ pub static COMMANDS: &[Command] = &[
     Command::new("ping", -1, Group::Connection)
         .flags(FAST)
         .acl(acl::CONNECTION)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
         .handler(ping)
-        .doc("Returns the server's liveliness response.", "1.0.0", "O(1)"),
+        .doc("Ping the server", "1.0.0", "O(1)"),
     Command::new("echo", 2, Group::Connection)
         .flags(LOADING | STALE | FAST)
         .acl(acl::CONNECTION)
         .handler(echo)
-        .doc("Returns the given string.", "1.0.0", "O(1)"),
+        .doc("Echo the given string", "1.0.0", "O(1)"),
     Command::new("select", 2, Group::Connection)
         .flags(LOADING | STALE | FAST)
         .acl(acl::CONNECTION)
         .handler(select)
-        .doc("Changes the selected database.", "1.0.0", "O(1)"),
+        .doc(
+            "Change the selected database for the current connection",
+            "1.0.0",
+            "O(1)",
+        ),
     Command::new("quit", -1, Group::Connection)
         .flags(CONN_NO_AUTH)
         .acl(acl::CONNECTION)
         .handler(quit)
-        .doc("Closes the connection.", "1.0.0", "O(1)"),
+        .doc("Close the connection", "1.0.0", "O(1)"),
     Command::new("hello", -1, Group::Connection)
         .flags(CONN_NO_AUTH)
         .acl(acl::CONNECTION)
         .handler(hello)
-        .doc("Handshakes with the Redis server.", "6.0.0", "O(1)"),
+        .doc("Handshake with Redis", "6.0.0", "O(1)"),
     Command::new("auth", -2, Group::Connection)
         .flags(CONN_NO_AUTH)
         .acl(acl::CONNECTION)
         .handler(auth)
         .doc(
-            "Authenticates the connection.",
+            "Authenticate to the server",
             "1.0.0",
             "O(N) where N is the number of passwords defined for the user",
         ),
@@ -65,11 +70,11 @@ pub static COMMANDS: &[Command] = &[
         .flags(CONN_NO_AUTH)
         .acl(acl::CONNECTION)
         .handler(reset)
-        .doc("Resets the connection.", "6.2.0", "O(1)"),
+        .doc("Reset the connection", "6.2.0", "O(1)"),
     Command::new("client", -2, Group::Connection)
         .subcommands(CLIENT_SUBCOMMANDS)
         .doc(
-            "A container for client connection commands.",
+            "A container for client connection commands",
             "2.4.0",
             "Depends on subcommand.",
         ),
@@ -80,13 +85,13 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         .flags(CLIENT_SELF)
         .acl(acl::CONNECTION)
         .handler(client_getname)
-        .doc("Returns the name of the connection.", "2.6.9", "O(1)"),
+        .doc("Get the current connection name", "2.6.9", "O(1)"),
     Command::new("help", 2, Group::Connection)
         .flags(LOADING | STALE)
         .acl(acl::CONNECTION)
         .handler(client_help)
         .doc(
-            "Returns helpful text about the different subcommands.",
+            "Show helpful text about the different subcommands",
             "5.0.0",
             "O(1)",
         ),
@@ -95,30 +100,36 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         .acl(acl::CONNECTION)
         .handler(client_id)
         .doc(
-            "Returns the unique client ID of the connection.",
+            "Returns the client ID for the current connection",
             "5.0.0",
             "O(1)",
         ),
     Command::new("info", 2, Group::Connection)
         .flags(CLIENT_SELF)
         .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output"])
         .handler(client_info)
-        .doc("Returns information about the connection.", "6.2.0", "O(1)"),
+        .doc(
+            "Returns information about the current client connection.",
+            "6.2.0",
+            "O(1)",
+        ),
     Command::new("kill", -3, Group::Connection)
         .flags(CLIENT_ADMIN)
         .acl(acl::CONNECTION)
         .handler(client_kill)
         .doc(
-            "Terminates open connections.",
+            "Kill the connection of a client",
             "2.4.0",
             "O(N) where N is the number of client connections",
         ),
     Command::new("list", -2, Group::Connection)
         .flags(CLIENT_ADMIN)
         .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output"])
         .handler(client_list)
         .doc(
-            "Lists open connections.",
+            "Get the list of client connections",
             "2.4.0",
             "O(N) where N is the number of client connections",
         ),
@@ -136,7 +147,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         .acl(acl::CONNECTION)
         .handler(client_no_evict)
         .doc(
-            "Sets the client eviction mode of the connection.",
+            "Set client eviction mode for the current connection",
             "7.0.0",
             "O(1)",
         ),
@@ -145,7 +156,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         .acl(acl::CONNECTION)
         .handler(client_reply)
         .doc(
-            "Instructs the server whether to reply to commands.",
+            "Instruct the server whether to reply to commands",
             "3.2.0",
             "O(1)",
         ),
@@ -162,7 +173,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         .flags(CLIENT_SELF)
         .acl(acl::CONNECTION)
         .handler(client_setname)
-        .doc("Sets the connection name.", "2.6.9", "O(1)"),
+        .doc("Set the current connection name", "2.6.9", "O(1)"),
 ];
 
 /// PING: PONG, or the argument echoed. A RESP2 client in subscribed mode can only receive

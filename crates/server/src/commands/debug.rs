@@ -17,9 +17,10 @@ use crate::error::{CmdError, CmdResult};
 pub static COMMANDS: &[Command] = &[Command::new("debug", -2, Group::Server)
     .flags(ADMIN | NOSCRIPT | LOADING | STALE)
     .movable_keys(debug_keys)
+    .key_specs(&[])
     .handler(debug)
     .doc(
-        "A container for debugging commands.",
+        "A container for debugging commands",
         "1.0.0",
         "Depends on subcommand.",
     )];

@@ -14,28 +14,20 @@ pub static COMMANDS: &[Command] = &[
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
         .handler(expire)
-        .doc(
-            "Sets the expiration time of a key in seconds.",
-            "1.0.0",
-            "O(1)",
-        ),
+        .doc("Set a key's time to live in seconds", "1.0.0", "O(1)"),
     Command::new("pexpire", -3, Group::Generic)
         .flags(WRITE | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
         .handler(pexpire)
-        .doc(
-            "Sets the expiration time of a key in milliseconds.",
-            "2.6.0",
-            "O(1)",
-        ),
+        .doc("Set a key's time to live in milliseconds", "2.6.0", "O(1)"),
     Command::new("expireat", -3, Group::Generic)
         .flags(WRITE | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
         .handler(expireat)
         .doc(
-            "Sets the expiration time of a key to a Unix timestamp.",
+            "Set the expiration for a key as a UNIX timestamp",
             "1.2.0",
             "O(1)",
         ),
@@ -45,7 +37,7 @@ pub static COMMANDS: &[Command] = &[
         .keys(1, 1, 1)
         .handler(pexpireat)
         .doc(
-            "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+            "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
             "2.6.0",
             "O(1)",
         ),
@@ -53,19 +45,17 @@ pub static COMMANDS: &[Command] = &[
         .flags(READONLY | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
+        .tips(&["nondeterministic_output"])
         .handler(ttl)
-        .doc(
-            "Returns the expiration time in seconds of a key.",
-            "1.0.0",
-            "O(1)",
-        ),
+        .doc("Get the time to live for a key in seconds", "1.0.0", "O(1)"),
     Command::new("pttl", 2, Group::Generic)
         .flags(READONLY | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
+        .tips(&["nondeterministic_output"])
         .handler(pttl)
         .doc(
-            "Returns the expiration time in milliseconds of a key.",
+            "Get the time to live for a key in milliseconds",
             "2.6.0",
             "O(1)",
         ),
@@ -75,7 +65,7 @@ pub static COMMANDS: &[Command] = &[
         .keys(1, 1, 1)
         .handler(expiretime)
         .doc(
-            "Returns the expiration time of a key as a Unix timestamp.",
+            "Get the expiration Unix timestamp for a key",
             "7.0.0",
             "O(1)",
         ),
@@ -85,7 +75,7 @@ pub static COMMANDS: &[Command] = &[
         .keys(1, 1, 1)
         .handler(pexpiretime)
         .doc(
-            "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+            "Get the expiration Unix timestamp for a key in milliseconds",
             "7.0.0",
             "O(1)",
         ),
@@ -94,7 +84,7 @@ pub static COMMANDS: &[Command] = &[
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
         .handler(persist)
-        .doc("Removes the expiration time of a key.", "2.2.0", "O(1)"),
+        .doc("Remove the expiration from a key", "2.2.0", "O(1)"),
 ];
 
 /// How an EXPIRE-family command reads its time argument.

@@ -14,6 +14,7 @@ use flowkv_store::num::{parse_f64, parse_i64};
 use flowkv_store::zset_value::{ScoreBound, ZSetLimits, ZSetValue};
 use flowkv_store::{Entry, Keys, Value};
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, Handler, KeyPositions};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -59,6 +60,7 @@ pub static COMMANDS: &[Command] = &[
     ),
     geo_cmd("geosearchstore", -8, WRITE | DENYOOM, geosearchstore)
         .keys(1, 2, 1)
+        .key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE), ks::key_at(2, ks::RO | ks::ACCESS)])
         .doc(
             "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
             "6.2.0",
@@ -66,6 +68,11 @@ pub static COMMANDS: &[Command] = &[
         ),
     geo_cmd("georadius", -6, WRITE | DENYOOM, georadius)
         .movable_keys(georadius_keys)
+        .key_specs(&[
+            ks::key_at(1, ks::RO | ks::ACCESS),
+            ks::spec(ks::OW | ks::UPDATE, ks::keyword("STORE", 6), ks::range(0, 1, 0)),
+            ks::spec(ks::OW | ks::UPDATE, ks::keyword("STOREDIST", 6), ks::range(0, 1, 0)),
+        ])
         .doc(
             "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point",
             "3.2.0",
@@ -73,6 +80,11 @@ pub static COMMANDS: &[Command] = &[
         ),
     geo_cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember)
         .movable_keys(georadiusbymember_keys)
+        .key_specs(&[
+            ks::key_at(1, ks::RO | ks::ACCESS),
+            ks::spec(ks::OW | ks::UPDATE, ks::keyword("STORE", 5), ks::range(0, 1, 0)),
+            ks::spec(ks::OW | ks::UPDATE, ks::keyword("STOREDIST", 5), ks::range(0, 1, 0)),
+        ])
         .doc(
             "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member",
             "3.2.0",

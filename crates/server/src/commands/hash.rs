@@ -16,6 +16,7 @@ use flowkv_store::num::{format_incr_float, parse_cursor, parse_f64, parse_i64, u
 use flowkv_store::{Entry, Value};
 use rand::seq::SliceRandom;
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::commands::string::int_arg;
 use crate::ctx::Ctx;
@@ -40,11 +41,13 @@ pub static COMMANDS: &[Command] = &[
         "2.0.0",
         "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
     ),
-    hash_cmd("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx).doc(
-        "Set the value of a hash field, only if the field does not exist",
-        "2.0.0",
-        "O(1)",
-    ),
+    hash_cmd("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
+        .doc(
+            "Set the value of a hash field, only if the field does not exist",
+            "2.0.0",
+            "O(1)",
+        ),
     hash_cmd("hmset", -4, WRITE | DENYOOM | FAST, hset).doc(
         "Set multiple hash fields to multiple values",
         "2.0.0",
@@ -60,61 +63,83 @@ pub static COMMANDS: &[Command] = &[
         "2.0.0",
         "O(N) where N is the number of fields being requested.",
     ),
-    hash_cmd("hgetall", 2, READONLY, hgetall).doc(
-        "Get all the fields and values in a hash",
-        "2.0.0",
-        "O(N) where N is the size of the hash.",
-    ),
-    hash_cmd("hkeys", 2, READONLY, hkeys).doc(
-        "Get all the fields in a hash",
-        "2.0.0",
-        "O(N) where N is the size of the hash.",
-    ),
-    hash_cmd("hvals", 2, READONLY, hvals).doc(
-        "Get all the values in a hash",
-        "2.0.0",
-        "O(N) where N is the size of the hash.",
-    ),
-    hash_cmd("hdel", -3, WRITE | FAST, hdel).doc(
-        "Delete one or more hash fields",
-        "2.0.0",
-        "O(N) where N is the number of fields to be removed.",
-    ),
-    hash_cmd("hexists", 3, READONLY | FAST, hexists).doc(
-        "Determine if a hash field exists",
-        "2.0.0",
-        "O(1)",
-    ),
-    hash_cmd("hlen", 2, READONLY | FAST, hlen).doc(
-        "Get the number of fields in a hash",
-        "2.0.0",
-        "O(1)",
-    ),
-    hash_cmd("hstrlen", 3, READONLY | FAST, hstrlen).doc(
-        "Get the length of the value of a hash field",
-        "3.2.0",
-        "O(1)",
-    ),
-    hash_cmd("hincrby", 4, WRITE | DENYOOM | FAST, hincrby).doc(
-        "Increment the integer value of a hash field by the given number",
-        "2.0.0",
-        "O(1)",
-    ),
-    hash_cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat).doc(
-        "Increment the float value of a hash field by the given amount",
-        "2.6.0",
-        "O(1)",
-    ),
-    hash_cmd("hrandfield", -2, READONLY, hrandfield).doc(
-        "Get one or multiple random fields from a hash",
-        "6.2.0",
-        "O(N) where N is the number of fields returned",
-    ),
-    hash_cmd("hscan", -3, READONLY, hscan).doc(
-        "Incrementally iterate hash fields and associated values",
-        "2.8.0",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
-    ),
+    hash_cmd("hgetall", 2, READONLY, hgetall)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Get all the fields and values in a hash",
+            "2.0.0",
+            "O(N) where N is the size of the hash.",
+        ),
+    hash_cmd("hkeys", 2, READONLY, hkeys)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Get all the fields in a hash",
+            "2.0.0",
+            "O(N) where N is the size of the hash.",
+        ),
+    hash_cmd("hvals", 2, READONLY, hvals)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Get all the values in a hash",
+            "2.0.0",
+            "O(N) where N is the size of the hash.",
+        ),
+    hash_cmd("hdel", -3, WRITE | FAST, hdel)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
+        .doc(
+            "Delete one or more hash fields",
+            "2.0.0",
+            "O(N) where N is the number of fields to be removed.",
+        ),
+    hash_cmd("hexists", 3, READONLY | FAST, hexists)
+        .key_specs(&[ks::key_at(1, ks::RO)])
+        .doc(
+            "Determine if a hash field exists",
+            "2.0.0",
+            "O(1)",
+        ),
+    hash_cmd("hlen", 2, READONLY | FAST, hlen)
+        .key_specs(&[ks::key_at(1, ks::RO)])
+        .doc(
+            "Get the number of fields in a hash",
+            "2.0.0",
+            "O(1)",
+        ),
+    hash_cmd("hstrlen", 3, READONLY | FAST, hstrlen)
+        .key_specs(&[ks::key_at(1, ks::RO)])
+        .doc(
+            "Get the length of the value of a hash field",
+            "3.2.0",
+            "O(1)",
+        ),
+    hash_cmd("hincrby", 4, WRITE | DENYOOM | FAST, hincrby)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
+        .doc(
+            "Increment the integer value of a hash field by the given number",
+            "2.0.0",
+            "O(1)",
+        ),
+    hash_cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
+        .doc(
+            "Increment the float value of a hash field by the given amount",
+            "2.6.0",
+            "O(1)",
+        ),
+    hash_cmd("hrandfield", -2, READONLY, hrandfield)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "Get one or multiple random fields from a hash",
+            "6.2.0",
+            "O(N) where N is the number of fields returned",
+        ),
+    hash_cmd("hscan", -3, READONLY, hscan)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "Incrementally iterate hash fields and associated values",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
+        ),
 ];
 
 /// The configured listpack thresholds.

@@ -8,6 +8,7 @@ use flowkv_protocol::Args;
 use flowkv_store::hll::{self, Encoding, HllError, REGISTERS};
 use flowkv_store::{Entry, Keys, Value};
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -18,6 +19,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::HYPERLOGLOG)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(pfadd)
         .doc(
             "Adds the specified elements to the specified HyperLogLog.",
@@ -28,6 +30,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(READONLY)
         .acl(acl::HYPERLOGLOG)
         .keys(1, -1, 1)
+        .key_specs(&[
+            ks::spec(ks::RW | ks::ACCESS, ks::index(1), ks::range(-1, 1, 0))
+                .notes("RW because it may change the internal representation of the key, and propagate to replicas"),
+        ])
         .handler(pfcount)
         .doc(
             "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
@@ -38,6 +44,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::HYPERLOGLOG)
         .keys(1, -1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::INSERT),
+            ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::range(-1, 1, 0)),
+        ])
         .handler(pfmerge)
         .doc(
             "Merge N different HyperLogLogs into a single one.",
@@ -48,6 +58,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | ADMIN)
         .acl(acl::HYPERLOGLOG)
         .keys(2, 2, 1)
+        .key_specs(&[ks::key_at(2, ks::RW | ks::ACCESS)])
         .handler(pfdebug)
         .doc(
             "Internal commands for debugging HyperLogLog values",

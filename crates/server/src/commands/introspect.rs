@@ -2,16 +2,15 @@
 //! read from [`crate::commands::table`], the same table dispatch uses, so what a client learns
 //! (arity, flags, key positions, ACL categories) is what the server enforces.
 //!
-//! The table keeps Redis's legacy (first, last, step) key positions rather than full key
-//! specs, so the key specs reported are derived from them: one `index` + `range` spec for a
-//! fixed range (what cluster clients need to route), and an `unknown` spec marked `incomplete`
-//! for movable-key commands (clients then ask COMMAND GETKEYS, as Redis intends). Key flags
-//! are derived from the command's read/write flags. Command tips are not recorded: an empty
-//! set.
+//! Key specs and command tips are declared in the table (see [`crate::command::keyspec`]),
+//! as Redis 7.0 reports them; a command that declares no specs reports one derived from its
+//! key positions. The legacy (first, last, step) and the `movablekeys` flag are computed from
+//! the specs the way Redis computes them.
 
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::glob::glob_match;
 
+use crate::command::keyspec::{self as ks, BeginSearch, FindKeys, KeySpecDef};
 use crate::command::{acl, flags, flags::*, Command, Group, KeySpec};
 use crate::commands::{table, Lookup};
 use crate::ctx::Ctx;
@@ -20,10 +19,11 @@ use crate::error::{CmdError, CmdResult};
 pub static COMMANDS: &[Command] = &[Command::new("command", -1, Group::Server)
     .flags(LOADING | STALE)
     .acl(acl::CONNECTION)
+    .tips(&["nondeterministic_output_order"])
     .handler(all)
     .subcommands(SUBCOMMANDS)
     .doc(
-        "Returns detailed information about all commands.",
+        "Get array of Redis command details",
         "2.8.13",
         "O(N) where N is the total number of Redis commands",
     )];
@@ -33,13 +33,14 @@ static SUBCOMMANDS: &[Command] = &[
         .flags(LOADING | STALE)
         .acl(acl::CONNECTION)
         .handler(count)
-        .doc("Returns a count of commands.", "2.8.13", "O(1)"),
+        .doc("Get total number of Redis commands", "2.8.13", "O(1)"),
     Command::new("docs", -2, Group::Server)
         .flags(LOADING | STALE)
         .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
         .handler(docs)
         .doc(
-            "Returns documentary information about one, multiple or all commands.",
+            "Get array of specific Redis command documentation",
             "7.0.0",
             "O(N) where N is the number of commands to look up",
         ),
@@ -48,7 +49,7 @@ static SUBCOMMANDS: &[Command] = &[
         .acl(acl::CONNECTION)
         .handler(getkeys)
         .doc(
-            "Extracts the key names from an arbitrary command.",
+            "Extract keys given a full Redis command",
             "2.8.13",
             "O(N) where N is the number of arguments to the command",
         ),
@@ -57,7 +58,7 @@ static SUBCOMMANDS: &[Command] = &[
         .acl(acl::CONNECTION)
         .handler(getkeysandflags)
         .doc(
-            "Extracts the key names and access flags from an arbitrary command.",
+            "Extract keys and access flags given a full Redis command",
             "7.0.0",
             "O(N) where N is the number of arguments to the command",
         ),
@@ -66,25 +67,27 @@ static SUBCOMMANDS: &[Command] = &[
         .acl(acl::CONNECTION)
         .handler(help)
         .doc(
-            "Returns helpful text about the different subcommands.",
+            "Show helpful text about the different subcommands",
             "5.0.0",
             "O(1)",
         ),
     Command::new("info", -2, Group::Server)
         .flags(LOADING | STALE)
         .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
         .handler(info)
         .doc(
-            "Returns information about one, multiple or all commands.",
+            "Get array of specific Redis command details, or all when no argument is given.",
             "2.8.13",
             "O(N) where N is the number of commands to look up",
         ),
     Command::new("list", -2, Group::Server)
         .flags(LOADING | STALE)
         .acl(acl::CONNECTION)
+        .tips(&["nondeterministic_output_order"])
         .handler(list)
         .doc(
-            "Returns a list of command names.",
+            "Get an array of Redis command names",
             "7.0.0",
             "O(N) where N is the total number of Redis commands",
         ),
@@ -209,12 +212,13 @@ fn reply_keys(ctx: &mut Ctx<'_>, args: Args<'_>, with_flags: bool) -> CmdResult 
     if positions.is_empty() && !cmd.has(NO_MANDATORY_KEYS) {
         return Err(CmdError::msg("ERR Invalid arguments specified for command"));
     }
+    let specs = cmd.reported_key_specs();
     ctx.out.array(positions.len());
     for p in positions {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(line.get(p));
-            reply_words(&mut ctx.out, key_flags(cmd));
+            reply_flag_words(&mut ctx.out, ks::NAMES, key_flags(&specs, line, p));
         } else {
             ctx.out.bulk(line.get(p));
         }
@@ -266,12 +270,13 @@ fn reply_all_info(out: &mut Reply<'_>) {
 }
 
 /// The flag names COMMAND INFO shows, in Redis's order: `may_replicate` is hidden, as in
-/// Redis, and `movablekeys` (not a table flag: it comes from the key spec) goes before
+/// Redis, and `movablekeys` (not a table flag: it comes from the key specs) goes before
 /// `allow_busy`.
 fn flag_names(cmd: &Command) -> Vec<&'static str> {
+    let movable = cmd.legacy_key_range().1;
     let mut names = Vec::new();
     for &(bit, name) in flags::NAMES {
-        if bit == ALLOW_BUSY && matches!(cmd.keys, KeySpec::Custom(_)) {
+        if bit == ALLOW_BUSY && movable {
             names.push("movablekeys");
         }
         if bit != MAY_REPLICATE && cmd.has(bit) {
@@ -281,15 +286,88 @@ fn flag_names(cmd: &Command) -> Vec<&'static str> {
     names
 }
 
-/// The access flags reported for every key of a command, derived from its read/write flags.
-fn key_flags(cmd: &Command) -> &'static [&'static str] {
-    if cmd.has(WRITE) {
-        &["RW", "update"]
-    } else if cmd.has(READONLY) {
-        &["RO", "access"]
-    } else {
-        &["RW", "access"]
+/// The access flags of the key at `pos` of `line`: those of the first spec that names that
+/// position, else those of the last spec Redis can't walk (SORT's STORE, found by the
+/// command's own parsing). `incomplete` and `variable_flags` describe the spec, not the key,
+/// so they are left out.
+fn key_flags(specs: &[KeySpecDef], line: Args<'_>, pos: usize) -> u32 {
+    let keys = || specs.iter().filter(|s| s.flags & ks::NOT_KEY == 0);
+    let flags = keys()
+        .find(|s| spec_positions(s, line).contains(&pos))
+        .or_else(|| {
+            keys().rfind(|s| s.begin == BeginSearch::Unknown || s.find == FindKeys::Unknown)
+        })
+        .map_or(0, |s| s.flags);
+    flags & !(ks::INCOMPLETE | ks::VARIABLE_FLAGS)
+}
+
+/// The argument positions a key spec names in `line`, walking it as Redis does; empty when it
+/// can't (an unknown part, a missing keyword, a bad key count, out of range).
+fn spec_positions(spec: &KeySpecDef, line: Args<'_>) -> Vec<usize> {
+    let argc = line.len() as i64;
+    let first = match spec.begin {
+        BeginSearch::Index(i) => i64::from(i),
+        BeginSearch::Keyword { keyword, startfrom } => {
+            let start = i64::from(startfrom);
+            let found = if start > 0 {
+                (start..argc).find(|&i| {
+                    line.get(i as usize)
+                        .eq_ignore_ascii_case(keyword.as_bytes())
+                })
+            } else {
+                (1..=argc + start).rev().find(|&i| {
+                    line.get(i as usize)
+                        .eq_ignore_ascii_case(keyword.as_bytes())
+                })
+            };
+            match found {
+                Some(i) => i + 1,
+                None => return Vec::new(),
+            }
+        }
+        BeginSearch::Unknown => return Vec::new(),
+    };
+    let (first, last, step) = match spec.find {
+        FindKeys::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => {
+            let (lastkey, limit) = (i64::from(lastkey), i64::from(limit));
+            let last = if lastkey >= 0 {
+                first + lastkey
+            } else if limit <= 1 {
+                argc + lastkey
+            } else {
+                first + (argc - first) / limit + lastkey
+            };
+            (first, last, i64::from(keystep))
+        }
+        FindKeys::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => {
+            let at = first + i64::from(keynumidx);
+            let Some(n) = (at < argc)
+                .then(|| flowkv_store::num::parse_i64(line.get(at as usize)))
+                .flatten()
+                .filter(|&n| n >= 0)
+            else {
+                return Vec::new();
+            };
+            let first = first + i64::from(firstkey);
+            (first, first + n - 1, i64::from(keystep))
+        }
+        FindKeys::Unknown => return Vec::new(),
+    };
+    if first >= argc || last >= argc || last < first || step < 1 {
+        return Vec::new();
     }
+    (first..=last)
+        .step_by(step as usize)
+        .map(|i| i as usize)
+        .collect()
 }
 
 /// A set of status words.
@@ -300,10 +378,20 @@ fn reply_words(out: &mut Reply<'_>, words: &[&str]) {
     }
 }
 
+/// The names of the bits set in `bits`, as a set of status words.
+fn reply_flag_words(out: &mut Reply<'_>, names: &[(u32, &str)], bits: u32) {
+    let words: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    reply_words(out, &words);
+}
+
 /// One command's COMMAND INFO entry: name, arity, flags, first key, last key, step, ACL
 /// categories, tips, key specs, subcommands.
 fn reply_info(out: &mut Reply<'_>, full: &str, cmd: &Command) {
-    let (first, last, step) = cmd.legacy_key_range();
+    let ((first, last, step), _) = cmd.legacy_key_range();
     out.array(10);
     out.bulk(full.as_bytes());
     out.int(i64::from(cmd.arity));
@@ -321,7 +409,11 @@ fn reply_info(out: &mut Reply<'_>, full: &str, cmd: &Command) {
     for c in &cats {
         out.simple(c.as_bytes());
     }
-    out.set(0);
+    // Tips are bulk strings, unlike the status words of the flags and categories.
+    out.set(cmd.tips.len());
+    for tip in cmd.tips {
+        out.bulk(tip.as_bytes());
+    }
     reply_key_specs(out, cmd);
     if cmd.subcommands.is_empty() {
         out.set(0);
@@ -333,65 +425,83 @@ fn reply_info(out: &mut Reply<'_>, full: &str, cmd: &Command) {
     }
 }
 
-/// Key specs derived from the table's key positions (see the module docs).
+/// The key specs (declared or derived, see the module docs).
 fn reply_key_specs(out: &mut Reply<'_>, cmd: &Command) {
-    let (begin, find) = match cmd.keys {
-        KeySpec::None => {
-            out.set(0);
-            return;
+    let specs = cmd.reported_key_specs();
+    out.set(specs.len());
+    for spec in &specs {
+        out.map(3 + usize::from(!spec.notes.is_empty()));
+        if !spec.notes.is_empty() {
+            out.bulk(b"notes");
+            out.bulk(spec.notes.as_bytes());
         }
-        KeySpec::Range { first, last, step } => (
-            Some(first),
-            Some((if last < 0 { last } else { last - first }, step)),
-        ),
-        KeySpec::Custom(_) => (None, None),
-    };
-    out.set(1);
-    out.map(3);
-    out.bulk(b"flags");
-    let mut kf = key_flags(cmd).to_vec();
-    if begin.is_none() {
-        kf.push("incomplete");
+        out.bulk(b"flags");
+        reply_flag_words(out, ks::NAMES, spec.flags);
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        match spec.begin {
+            BeginSearch::Index(index) => {
+                out.bulk(b"index");
+                out.bulk(b"spec");
+                out.map(1);
+                int_field(out, "index", index);
+            }
+            BeginSearch::Keyword { keyword, startfrom } => {
+                out.bulk(b"keyword");
+                out.bulk(b"spec");
+                out.map(2);
+                out.bulk(b"keyword");
+                out.bulk(keyword.as_bytes());
+                int_field(out, "startfrom", startfrom);
+            }
+            BeginSearch::Unknown => {
+                out.bulk(b"unknown");
+                out.bulk(b"spec");
+                out.map(0);
+            }
+        }
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        match spec.find {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                out.bulk(b"range");
+                out.bulk(b"spec");
+                out.map(3);
+                int_field(out, "lastkey", lastkey);
+                int_field(out, "keystep", keystep);
+                int_field(out, "limit", limit);
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                out.bulk(b"keynum");
+                out.bulk(b"spec");
+                out.map(3);
+                int_field(out, "keynumidx", keynumidx);
+                int_field(out, "firstkey", firstkey);
+                int_field(out, "keystep", keystep);
+            }
+            FindKeys::Unknown => {
+                out.bulk(b"unknown");
+                out.bulk(b"spec");
+                out.map(0);
+            }
+        }
     }
-    reply_words(out, &kf);
-    out.bulk(b"begin_search");
-    out.map(2);
-    out.bulk(b"type");
-    match begin {
-        Some(index) => {
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map(1);
-            out.bulk(b"index");
-            out.int(i64::from(index));
-        }
-        None => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
-    }
-    out.bulk(b"find_keys");
-    out.map(2);
-    out.bulk(b"type");
-    match find {
-        Some((lastkey, keystep)) => {
-            out.bulk(b"range");
-            out.bulk(b"spec");
-            out.map(3);
-            out.bulk(b"lastkey");
-            out.int(i64::from(lastkey));
-            out.bulk(b"keystep");
-            out.int(i64::from(keystep));
-            out.bulk(b"limit");
-            out.int(0);
-        }
-        None => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
-    }
+}
+
+/// One `name => integer` map entry.
+fn int_field(out: &mut Reply<'_>, name: &str, v: i32) {
+    out.bulk(name.as_bytes());
+    out.int(i64::from(v));
 }
 
 /// One command's COMMAND DOCS entry: summary, since, group, complexity and its subcommands'

@@ -7,6 +7,7 @@ use flowkv_store::keyspace::idle_seconds;
 use flowkv_store::num::{parse_cursor, parse_i64};
 use flowkv_store::{Entry, Keys};
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -16,29 +17,35 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE)
         .acl(acl::KEYSPACE)
         .keys(1, -1, 1)
+        .key_specs(&[ks::spec(ks::RM | ks::DELETE, ks::index(1), ks::range(-1, 1, 0))])
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .handler(del)
         .doc(
-            "Deletes one or more keys.",
+            "Delete a key",
             "1.0.0",
-            "O(N) where N is the number of keys that will be removed.",
+            "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).",
         ),
     Command::new("unlink", -2, Group::Generic)
         .flags(WRITE | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, -1, 1)
+        .key_specs(&[ks::spec(ks::RM | ks::DELETE, ks::index(1), ks::range(-1, 1, 0))])
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .handler(unlink)
         .doc(
-            "Deletes one or more keys, freeing their values after the keys are released.",
+            "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
             "4.0.0",
-            "O(1) for each key removed regardless of its size.",
+            "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.",
         ),
     Command::new("exists", -2, Group::Generic)
         .flags(READONLY | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, -1, 1)
+        .key_specs(&[ks::spec(ks::RO, ks::index(1), ks::range(-1, 1, 0))])
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .handler(exists)
         .doc(
-            "Determines whether one or more keys exist.",
+            "Determine if a key exists",
             "1.0.0",
             "O(N) where N is the number of keys to check.",
         ),
@@ -46,21 +53,30 @@ pub static COMMANDS: &[Command] = &[
         .flags(READONLY | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RO)])
         .handler(type_)
-        .doc("Determines the type of value stored at a key.", "1.0.0", "O(1)"),
+        .doc("Determine the type stored at key", "1.0.0", "O(1)"),
     Command::new("rename", 3, Group::Generic)
         .flags(WRITE)
         .acl(acl::KEYSPACE)
         .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::OW | ks::UPDATE),
+        ])
         .handler(rename)
-        .doc("Renames a key and overwrites the destination.", "1.0.0", "O(1)"),
+        .doc("Rename a key", "1.0.0", "O(1)"),
     Command::new("renamenx", 3, Group::Generic)
         .flags(WRITE | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::OW | ks::INSERT),
+        ])
         .handler(renamenx)
         .doc(
-            "Renames a key only when the target key name doesn't exist.",
+            "Rename a key, only if the new key does not exist",
             "1.0.0",
             "O(1)",
         ),
@@ -68,9 +84,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::KEYSPACE)
         .keys(1, 2, 1)
+        .key_specs(&[ks::key_at(1, ks::RO | ks::ACCESS), ks::key_at(2, ks::OW | ks::UPDATE)])
         .handler(copy)
         .doc(
-            "Copies the value of a key to a new key.",
+            "Copy a key",
             "6.2.0",
             "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
         ),
@@ -78,45 +95,51 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(move_)
-        .doc("Moves a key to another database.", "1.0.0", "O(1)"),
+        .doc("Move a key to another database", "1.0.0", "O(1)"),
     Command::new("keys", 2, Group::Generic)
         .flags(READONLY | ALL_SHARDS)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(&["request_policy:all_shards", "nondeterministic_output_order"])
         .handler(keys)
         .doc(
-            "Returns all key names that match a pattern.",
+            "Find all keys matching the given pattern",
             "1.0.0",
             "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
         ),
     Command::new("scan", -2, Group::Generic)
         .flags(READONLY | ALL_SHARDS)
         .acl(acl::KEYSPACE)
+        .tips(&["nondeterministic_output", "request_policy:special"])
         .handler(scan)
         .doc(
-            "Iterates over the key names in the database.",
+            "Incrementally iterate the keys space",
             "2.8.0",
             "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
         ),
     Command::new("randomkey", 1, Group::Generic)
         .flags(READONLY | ALL_SHARDS)
         .acl(acl::KEYSPACE)
+        .tips(&["request_policy:all_shards", "nondeterministic_output"])
         .handler(randomkey)
-        .doc("Returns a random key name from the database.", "1.0.0", "O(1)"),
+        .doc("Return a random key from the keyspace", "1.0.0", "O(1)"),
     Command::new("touch", -2, Group::Generic)
         .flags(READONLY | FAST)
         .acl(acl::KEYSPACE)
         .keys(1, -1, 1)
+        .key_specs(&[ks::spec(ks::RO, ks::index(1), ks::range(-1, 1, 0))])
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .handler(touch)
         .doc(
-            "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+            "Alters the last access time of a key(s). Returns the number of existing keys specified.",
             "3.2.1",
             "O(N) where N is the number of keys that will be touched.",
         ),
     Command::new("object", -2, Group::Generic)
         .subcommands(OBJECT_SUBCOMMANDS)
         .doc(
-            "A container for object introspection commands.",
+            "A container for object introspection commands",
             "2.2.3",
             "Depends on subcommand.",
         ),
@@ -127,9 +150,11 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         .flags(READONLY)
         .acl(acl::KEYSPACE)
         .keys(2, 2, 1)
+        .key_specs(&[ks::key_at(2, ks::RO)])
+        .tips(&["nondeterministic_output"])
         .handler(object_encoding)
         .doc(
-            "Returns the internal encoding of a Redis object.",
+            "Inspect the internal encoding of a Redis object",
             "2.2.3",
             "O(1)",
         ),
@@ -137,9 +162,11 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         .flags(READONLY)
         .acl(acl::KEYSPACE)
         .keys(2, 2, 1)
+        .key_specs(&[ks::key_at(2, ks::RO)])
+        .tips(&["nondeterministic_output"])
         .handler(object_freq)
         .doc(
-            "Returns the logarithmic access frequency counter of a Redis object.",
+            "Get the logarithmic access frequency counter of a Redis object",
             "4.0.0",
             "O(1)",
         ),
@@ -147,9 +174,11 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         .flags(READONLY)
         .acl(acl::KEYSPACE)
         .keys(2, 2, 1)
+        .key_specs(&[ks::key_at(2, ks::RO)])
+        .tips(&["nondeterministic_output"])
         .handler(object_idletime)
         .doc(
-            "Returns the time since the last access to a Redis object.",
+            "Get the time since a Redis object was last accessed",
             "2.2.3",
             "O(1)",
         ),
@@ -157,9 +186,11 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         .flags(READONLY)
         .acl(acl::KEYSPACE)
         .keys(2, 2, 1)
+        .key_specs(&[ks::key_at(2, ks::RO)])
+        .tips(&["nondeterministic_output"])
         .handler(object_refcount)
         .doc(
-            "Returns the reference count of a value of a key.",
+            "Get the number of references to the value of the key",
             "2.2.3",
             "O(1)",
         ),
@@ -168,7 +199,7 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         .acl(acl::KEYSPACE)
         .handler(object_help)
         .doc(
-            "Returns helpful text about the different subcommands.",
+            "Show helpful text about the different subcommands",
             "6.2.0",
             "O(1)",
         ),

@@ -15,6 +15,7 @@ use flowkv_store::{Entry, Keys, Value};
 
 use super::string::int_arg;
 use crate::blocking::{self, Served, WaitOp};
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -28,18 +29,21 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(lpush)
         .doc("Prepend one or multiple elements to a list", "1.0.0", PUSH_COMPLEXITY),
     Command::new("rpush", -3, Group::List)
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(rpush)
         .doc("Append one or multiple elements to a list", "1.0.0", PUSH_COMPLEXITY),
     Command::new("lpushx", -3, Group::List)
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(lpushx)
         .doc(
             "Prepend an element to a list, only if the list exists",
@@ -50,6 +54,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(rpushx)
         .doc(
             "Append an element to a list, only if the list exists",
@@ -60,18 +65,21 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE)])
         .handler(lpop)
         .doc("Remove and get the first elements in a list", "1.0.0", POP_COMPLEXITY),
     Command::new("rpop", -2, Group::List)
         .flags(WRITE | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE)])
         .handler(rpop)
         .doc("Remove and get the last elements in a list", "1.0.0", POP_COMPLEXITY),
     Command::new("llen", 2, Group::List)
         .flags(READONLY | FAST)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RO)])
         .handler(llen)
         .doc("Get the length of a list", "1.0.0", "O(1)"),
     Command::new("lrange", 4, Group::List)
@@ -108,6 +116,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(linsert)
         .doc(
             "Insert an element before or after another element in a list",
@@ -118,6 +127,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
         .handler(lrem)
         .doc(
             "Remove elements from a list",
@@ -128,6 +138,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE)
         .acl(acl::LIST)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
         .handler(ltrim)
         .doc(
             "Trim a list to the specified range",
@@ -148,6 +159,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::LIST)
         .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::RW | ks::INSERT),
+        ])
         .handler(lmove)
         .doc(
             "Pop an element from a list, push it to another list and return it",
@@ -158,6 +173,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::LIST)
         .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::RW | ks::INSERT),
+        ])
         .handler(rpoplpush)
         .doc(
             "Remove the last element in a list, prepend it to another list and return it",
@@ -168,6 +187,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE)
         .acl(acl::LIST)
         .movable_keys(lmpop_keys)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(1), ks::keynum(0, 1, 1))])
         .handler(lmpop)
         .doc(
             "Pop elements from a list",
@@ -178,6 +198,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | NOSCRIPT | BLOCKING)
         .acl(acl::LIST | acl::BLOCKING)
         .keys(1, -2, 1)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(1), ks::range(-2, 1, 0))])
         .handler(blpop)
         .doc(
             "Remove and get the first element in a list, or block until one is available",
@@ -188,6 +209,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | NOSCRIPT | BLOCKING)
         .acl(acl::LIST | acl::BLOCKING)
         .keys(1, -2, 1)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(1), ks::range(-2, 1, 0))])
         .handler(brpop)
         .doc(
             "Remove and get the last element in a list, or block until one is available",
@@ -198,6 +220,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING)
         .acl(acl::LIST)
         .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::RW | ks::INSERT),
+        ])
         .handler(blmove)
         .doc(
             "Pop an element from a list, push it to another list and return it; or block until one is available",
@@ -208,6 +234,10 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING)
         .acl(acl::LIST)
         .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::RW | ks::INSERT),
+        ])
         .handler(brpoplpush)
         .doc(
             "Pop an element from a list, push it to another list and return it; or block until one is available",
@@ -218,6 +248,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | BLOCKING)
         .acl(acl::LIST | acl::BLOCKING)
         .movable_keys(blmpop_keys)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(2), ks::keynum(0, 1, 1))])
         .handler(blmpop)
         .doc(
             "Pop elements from a list, or block until one is available",
@@ -745,7 +776,7 @@ fn rpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// The keys of LMPOP (`numkeys` at 1) or BLMPOP (at 2): `numkeys` keys after it, when
 /// `numkeys` is valid and leaves room for the direction (otherwise the handler fails before
 /// touching any key).
-fn mpop_keys(args: Args<'_>, at: usize) -> KeyPositions {
+pub(crate) fn mpop_keys(args: Args<'_>, at: usize) -> KeyPositions {
     match args.try_get(at).and_then(parse_i64) {
         Some(n) if n >= 1 && (n as u64) < (args.len() as u64).saturating_sub(at as u64 + 1) => {
             (at + 1..at + 1 + n as usize).collect()

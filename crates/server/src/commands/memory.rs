@@ -2,13 +2,14 @@
 
 use flowkv_protocol::Args;
 
+use crate::command::keyspec as ks;
 use crate::command::{flags::*, Command, Group};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 pub static COMMANDS: &[Command] = &[Command::new("memory", -2, Group::Server)
     .doc(
-        "A container for memory diagnostics commands.",
+        "A container for memory diagnostics commands",
         "4.0.0",
         "Depends on subcommand.",
     )
@@ -16,9 +17,10 @@ pub static COMMANDS: &[Command] = &[Command::new("memory", -2, Group::Server)
         Command::new("usage", -3, Group::Server)
             .flags(READONLY)
             .keys(2, 2, 1)
+            .key_specs(&[ks::key_at(2, ks::RO)])
             .handler(usage)
             .doc(
-                "Estimates the memory usage of a key.",
+                "Estimate the memory usage of a key",
                 "4.0.0",
                 "O(N) where N is the number of samples.",
             ),
@@ -26,7 +28,7 @@ pub static COMMANDS: &[Command] = &[Command::new("memory", -2, Group::Server)
             .flags(LOADING | STALE)
             .handler(help)
             .doc(
-                "Returns helpful text about the different subcommands.",
+                "Show helpful text about the different subcommands",
                 "4.0.0",
                 "O(1)",
             ),

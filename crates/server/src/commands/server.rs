@@ -18,36 +18,40 @@ pub static COMMANDS: &[Command] = &[
     Command::new("info", -1, Group::Server)
         .flags(LOADING | STALE)
         .acl(acl::DANGEROUS)
+        .tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"])
         .handler(info_cmd)
         .doc(
-            "Returns information and statistics about the server.",
+            "Get information and statistics about the server",
             "1.0.0",
             "O(1)",
         ),
     Command::new("dbsize", 1, Group::Server)
         .flags(READONLY | FAST | ALL_SHARDS)
         .acl(acl::KEYSPACE)
+        .tips(&["request_policy:all_shards", "response_policy:agg_sum"])
         .handler(dbsize)
         .doc(
-            "Returns the number of keys in the database.",
+            "Return the number of keys in the selected database",
             "1.0.0",
             "O(1)",
         ),
     Command::new("flushdb", -1, Group::Server)
         .flags(WRITE | ALL_SHARDS)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
         .handler(flushdb)
         .doc(
-            "Removes all keys from the current database.",
+            "Remove all keys from the current database",
             "1.0.0",
             "O(N) where N is the number of keys in the selected database",
         ),
     Command::new("flushall", -1, Group::Server)
         .flags(WRITE | ALL_SHARDS)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
         .handler(flushall)
         .doc(
-            "Removes all keys from all databases.",
+            "Remove all keys from all databases",
             "1.0.0",
             "O(N) where N is the total number of keys in all databases",
         ),
@@ -56,20 +60,22 @@ pub static COMMANDS: &[Command] = &[
         .acl(acl::KEYSPACE | acl::DANGEROUS)
         .handler(swapdb)
         .doc(
-            "Swaps two Redis databases.",
+            "Swaps two Redis databases",
             "4.0.0",
             "O(N) where N is the count of clients watching or blocking on keys from both databases.",
         ),
     Command::new("time", 1, Group::Server)
         .flags(LOADING | STALE | FAST)
+        .tips(&["nondeterministic_output"])
         .handler(time)
-        .doc("Returns the server time.", "2.6.0", "O(1)"),
+        .doc("Return the current server time", "2.6.0", "O(1)"),
     Command::new("lastsave", 1, Group::Server)
         .flags(LOADING | STALE | FAST)
         .acl(acl::ADMIN | acl::DANGEROUS)
+        .tips(&["nondeterministic_output"])
         .handler(lastsave)
         .doc(
-            "Returns the Unix timestamp of the last successful save to disk.",
+            "Get the UNIX time stamp of the last successful save to disk",
             "1.0.0",
             "O(1)",
         ),
@@ -77,7 +83,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY)
         .handler(shutdown)
         .doc(
-            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            "Synchronously save the dataset to disk and then shut down the server",
             "1.0.0",
             "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
         ),

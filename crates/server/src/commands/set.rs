@@ -18,6 +18,7 @@ use flowkv_store::set_value::SetValue;
 use flowkv_store::{Entry, Keys, Kind, Value};
 use rand::seq::SliceRandom;
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::commands::string::int_arg;
 use crate::ctx::Ctx;
@@ -42,93 +43,152 @@ const INTER_COMPLEXITY: &str =
 const TOTAL_COMPLEXITY: &str = "O(N) where N is the total number of elements in all given sets.";
 
 pub static COMMANDS: &[Command] = &[
-    set_cmd("sadd", -3, WRITE | DENYOOM | FAST, sadd).keys(1, 1, 1).doc(
-        "Add one or more members to a set",
-        "1.0.0",
-        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-    ),
-    set_cmd("srem", -3, WRITE | FAST, srem).keys(1, 1, 1).doc(
-        "Remove one or more members from a set",
-        "1.0.0",
-        "O(N) where N is the number of members to be removed.",
-    ),
-    set_cmd("smembers", 2, READONLY, sinter).keys(1, 1, 1).doc(
-        "Get all the members in a set",
-        "1.0.0",
-        "O(N) where N is the set cardinality.",
-    ),
-    set_cmd("sismember", 3, READONLY | FAST, sismember).keys(1, 1, 1).doc(
-        "Determine if a given value is a member of a set",
-        "1.0.0",
-        "O(1)",
-    ),
+    set_cmd("sadd", -3, WRITE | DENYOOM | FAST, sadd)
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
+        .doc(
+            "Add one or more members to a set",
+            "1.0.0",
+            "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        ),
+    set_cmd("srem", -3, WRITE | FAST, srem)
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
+        .doc(
+            "Remove one or more members from a set",
+            "1.0.0",
+            "O(N) where N is the number of members to be removed.",
+        ),
+    set_cmd("smembers", 2, READONLY, sinter)
+        .keys(1, 1, 1)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Get all the members in a set",
+            "1.0.0",
+            "O(N) where N is the set cardinality.",
+        ),
+    set_cmd("sismember", 3, READONLY | FAST, sismember)
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RO)])
+        .doc(
+            "Determine if a given value is a member of a set",
+            "1.0.0",
+            "O(1)",
+        ),
     set_cmd("smismember", -3, READONLY | FAST, smismember).keys(1, 1, 1).doc(
         "Returns the membership associated with the given elements for a set",
         "6.2.0",
         "O(N) where N is the number of elements being checked for membership",
     ),
-    set_cmd("scard", 2, READONLY | FAST, scard).keys(1, 1, 1).doc(
-        "Get the number of members in a set",
-        "1.0.0",
-        "O(1)",
-    ),
-    set_cmd("spop", -2, WRITE | FAST, spop).keys(1, 1, 1).doc(
-        "Remove and return one or multiple random members from a set",
-        "1.0.0",
-        "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
-    ),
-    set_cmd("srandmember", -2, READONLY, srandmember).keys(1, 1, 1).doc(
-        "Get one or multiple random members from a set",
-        "1.0.0",
-        "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
-    ),
-    set_cmd("smove", 4, WRITE | FAST, smove).keys(1, 2, 1).doc(
-        "Move a member from one set to another",
-        "1.0.0",
-        "O(1)",
-    ),
-    set_cmd("sinter", -2, READONLY, sinter).keys(1, -1, 1).doc(
-        "Intersect multiple sets",
-        "1.0.0",
-        INTER_COMPLEXITY,
-    ),
+    set_cmd("scard", 2, READONLY | FAST, scard)
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RO)])
+        .doc(
+            "Get the number of members in a set",
+            "1.0.0",
+            "O(1)",
+        ),
+    set_cmd("spop", -2, WRITE | FAST, spop)
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE)])
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "Remove and return one or multiple random members from a set",
+            "1.0.0",
+            "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        ),
+    set_cmd("srandmember", -2, READONLY, srandmember)
+        .keys(1, 1, 1)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "Get one or multiple random members from a set",
+            "1.0.0",
+            "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        ),
+    set_cmd("smove", 4, WRITE | FAST, smove)
+        .keys(1, 2, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE),
+            ks::key_at(2, ks::RW | ks::INSERT),
+        ])
+        .doc(
+            "Move a member from one set to another",
+            "1.0.0",
+            "O(1)",
+        ),
+    set_cmd("sinter", -2, READONLY, sinter)
+        .keys(1, -1, 1)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Intersect multiple sets",
+            "1.0.0",
+            INTER_COMPLEXITY,
+        ),
     set_cmd("sintercard", -3, READONLY, sintercard)
         .movable_keys(sintercard_keys)
+        .key_specs(&[ks::spec(ks::RO | ks::ACCESS, ks::index(1), ks::keynum(0, 1, 1))])
         .doc(
             "Intersect multiple sets and return the cardinality of the result",
             "7.0.0",
             INTER_COMPLEXITY,
         ),
-    set_cmd("sinterstore", -3, WRITE | DENYOOM, sinterstore).keys(1, -1, 1).doc(
-        "Intersect multiple sets and store the resulting set in a key",
-        "1.0.0",
-        INTER_COMPLEXITY,
-    ),
-    set_cmd("sunion", -2, READONLY, sunion).keys(1, -1, 1).doc(
-        "Add multiple sets",
-        "1.0.0",
-        TOTAL_COMPLEXITY,
-    ),
-    set_cmd("sunionstore", -3, WRITE | DENYOOM, sunionstore).keys(1, -1, 1).doc(
-        "Add multiple sets and store the resulting set in a key",
-        "1.0.0",
-        TOTAL_COMPLEXITY,
-    ),
-    set_cmd("sdiff", -2, READONLY, sdiff).keys(1, -1, 1).doc(
-        "Subtract multiple sets",
-        "1.0.0",
-        TOTAL_COMPLEXITY,
-    ),
-    set_cmd("sdiffstore", -3, WRITE | DENYOOM, sdiffstore).keys(1, -1, 1).doc(
-        "Subtract multiple sets and store the resulting set in a key",
-        "1.0.0",
-        TOTAL_COMPLEXITY,
-    ),
-    set_cmd("sscan", -3, READONLY, sscan).keys(1, 1, 1).doc(
-        "Incrementally iterate Set elements",
-        "2.8.0",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
-    ),
+    set_cmd("sinterstore", -3, WRITE | DENYOOM, sinterstore)
+        .keys(1, -1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::UPDATE),
+            ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::range(-1, 1, 0)),
+        ])
+        .doc(
+            "Intersect multiple sets and store the resulting set in a key",
+            "1.0.0",
+            INTER_COMPLEXITY,
+        ),
+    set_cmd("sunion", -2, READONLY, sunion)
+        .keys(1, -1, 1)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Add multiple sets",
+            "1.0.0",
+            TOTAL_COMPLEXITY,
+        ),
+    set_cmd("sunionstore", -3, WRITE | DENYOOM, sunionstore)
+        .keys(1, -1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::OW | ks::UPDATE),
+            ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::range(-1, 1, 0)),
+        ])
+        .doc(
+            "Add multiple sets and store the resulting set in a key",
+            "1.0.0",
+            TOTAL_COMPLEXITY,
+        ),
+    set_cmd("sdiff", -2, READONLY, sdiff)
+        .keys(1, -1, 1)
+        .tips(&["nondeterministic_output_order"])
+        .doc(
+            "Subtract multiple sets",
+            "1.0.0",
+            TOTAL_COMPLEXITY,
+        ),
+    set_cmd("sdiffstore", -3, WRITE | DENYOOM, sdiffstore)
+        .keys(1, -1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::OW | ks::UPDATE),
+            ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::range(-1, 1, 0)),
+        ])
+        .doc(
+            "Subtract multiple sets and store the resulting set in a key",
+            "1.0.0",
+            TOTAL_COMPLEXITY,
+        ),
+    set_cmd("sscan", -3, READONLY, sscan)
+        .keys(1, 1, 1)
+        .tips(&["nondeterministic_output"])
+        .doc(
+            "Incrementally iterate Set elements",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
+        ),
 ];
 
 /// SPOP with a count pops members one by one while the set keeps more than 1/5 of the

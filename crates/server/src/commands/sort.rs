@@ -19,6 +19,7 @@ use flowkv_store::list_value::ListValue;
 use flowkv_store::num::parse_i64;
 use flowkv_store::{Entry, Keys, Value};
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -31,6 +32,13 @@ pub static COMMANDS: &[Command] = &[
         .acl(acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS)
         .movable_keys(sort_keys)
         .locks_all_when(sort_reads_patterns)
+        .key_specs(&[
+            ks::key_at(1, ks::RO | ks::ACCESS),
+            ks::unknown(ks::RO | ks::ACCESS)
+                .notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"),
+            ks::unknown(ks::OW | ks::UPDATE)
+                .notes("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array"),
+        ])
         .handler(sort)
         .doc(
             "Sort the elements in a list, set or sorted set",
@@ -42,6 +50,11 @@ pub static COMMANDS: &[Command] = &[
         .acl(acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS)
         .movable_keys(sort_ro_keys)
         .locks_all_when(sort_ro_reads_patterns)
+        .key_specs(&[
+            ks::key_at(1, ks::RO | ks::ACCESS),
+            ks::unknown(ks::RO | ks::ACCESS)
+                .notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"),
+        ])
         .handler(sort_ro)
         .doc(
             "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",

@@ -12,6 +12,7 @@ use flowkv_protocol::Args;
 use flowkv_store::num::{format_incr_float, parse_f64, parse_i64, ulp};
 use flowkv_store::{Entry, Expire, Kind, Value};
 
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -27,12 +28,17 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE | ks::VARIABLE_FLAGS)
+                .notes("RW and ACCESS due to the optional `GET` argument"),
+        ])
         .handler(set)
         .doc("Set the string value of a key", "1.0.0", "O(1)"),
     Command::new("setnx", 3, Group::String)
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::OW | ks::INSERT)])
         .handler(setnx)
         .doc(
             "Set the value of a key, only if the key does not exist",
@@ -43,12 +49,14 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE)])
         .handler(setex)
         .doc("Set the value and expiration of a key", "2.0.0", "O(1)"),
     Command::new("psetex", 4, Group::String)
         .flags(WRITE | DENYOOM)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE)])
         .handler(psetex)
         .doc(
             "Set the value and expiration in milliseconds of a key",
@@ -59,6 +67,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(getset)
         .doc(
             "Set the string value of a key and return its old value",
@@ -69,12 +78,17 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE)])
         .handler(getdel)
         .doc("Get the value of a key and delete the key", "6.2.0", "O(1)"),
     Command::new("getex", -2, Group::String)
         .flags(WRITE | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[
+            ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)
+                .notes("RW and UPDATE because it changes the TTL"),
+        ])
         .handler(getex)
         .doc(
             "Get the value of a key and optionally set its expiration",
@@ -85,6 +99,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(READONLY | FAST)
         .acl(acl::STRING)
         .keys(1, -1, 1)
+        .tips(&["request_policy:multi_shard"])
         .handler(mget)
         .doc(
             "Get the values of all the given keys",
@@ -95,6 +110,8 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::STRING)
         .keys(1, -1, 2)
+        .key_specs(&[ks::spec(ks::OW | ks::UPDATE, ks::index(1), ks::range(-1, 2, 0))])
+        .tips(&["request_policy:multi_shard", "response_policy:all_succeeded"])
         .handler(mset)
         .doc(
             "Set multiple keys to multiple values",
@@ -105,6 +122,8 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM)
         .acl(acl::STRING)
         .keys(1, -1, 2)
+        .key_specs(&[ks::spec(ks::OW | ks::INSERT, ks::index(1), ks::range(-1, 2, 0))])
+        .tips(&["request_policy:multi_shard", "response_policy:agg_min"])
         .handler(msetnx)
         .doc(
             "Set multiple keys to multiple values, only if none of the keys exist",
@@ -115,6 +134,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::INSERT)])
         .handler(append)
         .doc(
             "Append a value to a key",
@@ -125,24 +145,28 @@ pub static COMMANDS: &[Command] = &[
         .flags(READONLY | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RO)])
         .handler(strlen)
         .doc("Get the length of the value stored in a key", "2.2.0", "O(1)"),
     Command::new("incr", 2, Group::String)
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(incr)
         .doc("Increment the integer value of a key by one", "1.0.0", "O(1)"),
     Command::new("decr", 2, Group::String)
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(decr)
         .doc("Decrement the integer value of a key by one", "1.0.0", "O(1)"),
     Command::new("incrby", 3, Group::String)
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(incrby)
         .doc(
             "Increment the integer value of a key by the given amount",
@@ -153,6 +177,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(decrby)
         .doc(
             "Decrement the integer value of a key by the given number",
@@ -163,6 +188,7 @@ pub static COMMANDS: &[Command] = &[
         .flags(WRITE | DENYOOM | FAST)
         .acl(acl::STRING)
         .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
         .handler(incrbyfloat)
         .doc(
             "Increment the float value of a key by the given amount",

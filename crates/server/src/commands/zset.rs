@@ -20,6 +20,8 @@ use flowkv_store::zset_value::{LexBound, ScoreBound, ZSetLimits, ZSetValue};
 use flowkv_store::{Entry, Keys, Kind, Value};
 use rand::seq::SliceRandom;
 
+use crate::blocking::{self, Served, WaitOp};
+use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::commands::string::int_arg;
 use crate::ctx::Ctx;
@@ -52,31 +54,34 @@ pub static COMMANDS: &[Command] = &[
         "1.2.0",
         "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
     ),
-    z("zincrby", 4, WRITE | DENYOOM | FAST, zincrby).keys(1, 1, 1).doc(
-        "Increment the score of a member in a sorted set",
-        "1.2.0",
-        LOG_N,
-    ),
-    z("zrem", -3, WRITE | FAST, zrem).keys(1, 1, 1).doc(
+    z("zincrby", 4, WRITE | DENYOOM | FAST, zincrby).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::UPDATE)])
+        .doc(
+            "Increment the score of a member in a sorted set",
+            "1.2.0",
+            "O(log(N)) where N is the number of elements in the sorted set.",
+        ),
+    z("zrem", -3, WRITE | FAST, zrem).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
+        .doc(
         "Remove one or more members from a sorted set",
         "1.2.0",
         "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
     ),
-    z("zcard", 2, READONLY | FAST, zcard).keys(1, 1, 1).doc(
+    z("zcard", 2, READONLY | FAST, zcard).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RO)])
+        .doc(
         "Get the number of members in a sorted set",
         "1.2.0",
         "O(1)",
     ),
     z("zcount", 4, READONLY | FAST, zcount).keys(1, 1, 1).doc(
-        "Count the members in a sorted set with scores within the given values",
-        "2.0.0",
-        LOG_N,
-    ),
+            "Count the members in a sorted set with scores within the given values",
+            "2.0.0",
+            "O(log(N)) with N being the number of elements in the sorted set.",
+        ),
     z("zlexcount", 4, READONLY | FAST, zlexcount).keys(1, 1, 1).doc(
-        "Count the number of members in a sorted set between a given lexicographical range",
-        "2.8.9",
-        LOG_N,
-    ),
+            "Count the number of members in a sorted set between a given lexicographical range",
+            "2.8.9",
+            "O(log(N)) with N being the number of elements in the sorted set.",
+        ),
     z("zscore", 3, READONLY | FAST, zscore).keys(1, 1, 1).doc(
         "Get the score associated with the given member in a sorted set",
         "1.2.0",
@@ -102,7 +107,8 @@ pub static COMMANDS: &[Command] = &[
         "1.2.0",
         RANGE_COMPLEXITY,
     ),
-    z("zrangestore", -5, WRITE | DENYOOM, zrangestore).keys(1, 2, 1).doc(
+    z("zrangestore", -5, WRITE | DENYOOM, zrangestore).keys(1, 2, 1).key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE), ks::key_at(2, ks::RO | ks::ACCESS)])
+        .doc(
         "Store a range of members from sorted set into another key",
         "6.2.0",
         "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
@@ -132,77 +138,119 @@ pub static COMMANDS: &[Command] = &[
         "2.8.9",
         "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
     ),
-    z("zremrangebyrank", 4, WRITE, zremrangebyrank).keys(1, 1, 1).doc(
+    z("zremrangebyrank", 4, WRITE, zremrangebyrank).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
+        .doc(
         "Remove all members in a sorted set within the given indexes",
         "2.0.0",
         REMRANGE_COMPLEXITY,
     ),
-    z("zremrangebyscore", 4, WRITE, zremrangebyscore).keys(1, 1, 1).doc(
+    z("zremrangebyscore", 4, WRITE, zremrangebyscore).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
+        .doc(
         "Remove all members in a sorted set within the given scores",
         "1.2.0",
         REMRANGE_COMPLEXITY,
     ),
-    z("zremrangebylex", 4, WRITE, zremrangebylex).keys(1, 1, 1).doc(
+    z("zremrangebylex", 4, WRITE, zremrangebylex).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::DELETE)])
+        .doc(
         "Remove all members in a sorted set between the given lexicographical range",
         "2.8.9",
         REMRANGE_COMPLEXITY,
     ),
-    z("zpopmin", -2, WRITE | FAST, zpopmin).keys(1, 1, 1).doc(
+    z("zpopmin", -2, WRITE | FAST, zpopmin).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE)])
+        .doc(
         "Remove and return members with the lowest scores in a sorted set",
         "5.0.0",
         POP_COMPLEXITY,
     ),
-    z("zpopmax", -2, WRITE | FAST, zpopmax).keys(1, 1, 1).doc(
+    z("zpopmax", -2, WRITE | FAST, zpopmax).keys(1, 1, 1).key_specs(&[ks::key_at(1, ks::RW | ks::ACCESS | ks::DELETE)])
+        .doc(
         "Remove and return members with the highest scores in a sorted set",
         "5.0.0",
         POP_COMPLEXITY,
     ),
-    z("zmpop", -4, WRITE, zmpop).movable_keys(zmpop_keys).doc(
-        "Remove and return members with scores in a sorted set",
-        "7.0.0",
-        "O(K) + O(N*log(M)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-    ),
-    z("zrandmember", -2, READONLY, zrandmember).keys(1, 1, 1).doc(
+    z("zmpop", -4, WRITE, zmpop).movable_keys(zmpop_keys).key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(1), ks::keynum(0, 1, 1))])
+        .doc(
+            "Remove and return members with scores in a sorted set",
+            "7.0.0",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
+
+    z("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmin)
+        .keys(1, -2, 1)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(1), ks::range(-2, 1, 0))])
+        .doc(
+            "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+            "5.0.0",
+            "O(log(N)) with N being the number of elements in the sorted set.",
+        ),
+    z("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmax)
+        .keys(1, -2, 1)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(1), ks::range(-2, 1, 0))])
+        .doc(
+            "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+            "5.0.0",
+            "O(log(N)) with N being the number of elements in the sorted set.",
+        ),
+    z("bzmpop", -5, WRITE | BLOCKING, bzmpop)
+        .acl(acl::SORTEDSET | acl::BLOCKING)
+        .movable_keys(bzmpop_keys)
+        .key_specs(&[ks::spec(ks::RW | ks::ACCESS | ks::DELETE, ks::index(2), ks::keynum(0, 1, 1))])
+        .doc(
+            "Remove and return members with scores in a sorted set or block until one is available",
+            "7.0.0",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
+
+    z("zrandmember", -2, READONLY, zrandmember).keys(1, 1, 1).tips(&["nondeterministic_output"])
+        .doc(
         "Get one or multiple random elements from a sorted set",
         "6.2.0",
         "O(N) where N is the number of elements returned",
     ),
-    z("zunion", -3, READONLY, zunion).movable_keys(numkeys_at_1).doc(
+    z("zunion", -3, READONLY, zunion).movable_keys(numkeys_at_1).key_specs(&[ks::spec(ks::RO | ks::ACCESS, ks::index(1), ks::keynum(0, 1, 1))])
+        .doc(
         "Add multiple sorted sets",
         "6.2.0",
         UNION_COMPLEXITY,
     ),
-    z("zinter", -3, READONLY, zinter).movable_keys(numkeys_at_1).doc(
+    z("zinter", -3, READONLY, zinter).movable_keys(numkeys_at_1).key_specs(&[ks::spec(ks::RO | ks::ACCESS, ks::index(1), ks::keynum(0, 1, 1))])
+        .doc(
         "Intersect multiple sorted sets",
         "6.2.0",
         INTER_COMPLEXITY,
     ),
-    z("zdiff", -3, READONLY, zdiff).movable_keys(numkeys_at_1).doc(
+    z("zdiff", -3, READONLY, zdiff).movable_keys(numkeys_at_1).key_specs(&[ks::spec(ks::RO | ks::ACCESS, ks::index(1), ks::keynum(0, 1, 1))])
+        .doc(
         "Subtract multiple sorted sets",
         "6.2.0",
         DIFF_COMPLEXITY,
     ),
-    z("zunionstore", -4, WRITE | DENYOOM, zunionstore).movable_keys(store_keys).doc(
-        "Add multiple sorted sets and store the resulting sorted set in a new key",
-        "2.0.0",
-        UNION_COMPLEXITY,
-    ),
-    z("zinterstore", -4, WRITE | DENYOOM, zinterstore).movable_keys(store_keys).doc(
+    z("zunionstore", -4, WRITE | DENYOOM, zunionstore).movable_keys(store_keys).key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE), ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::keynum(0, 1, 1))])
+        .doc(
+            "Add multiple sorted sets and store the resulting sorted set in a new key",
+            "2.0.0",
+            "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+        ),
+    z("zinterstore", -4, WRITE | DENYOOM, zinterstore).movable_keys(store_keys).key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE), ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::keynum(0, 1, 1))])
+        .doc(
         "Intersect multiple sorted sets and store the resulting sorted set in a new key",
         "2.0.0",
         INTER_COMPLEXITY,
     ),
-    z("zdiffstore", -4, WRITE | DENYOOM, zdiffstore).movable_keys(store_keys).doc(
+    z("zdiffstore", -4, WRITE | DENYOOM, zdiffstore).movable_keys(store_keys).key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE), ks::spec(ks::RO | ks::ACCESS, ks::index(2), ks::keynum(0, 1, 1))])
+        .doc(
         "Subtract multiple sorted sets and store the resulting sorted set in a new key",
         "6.2.0",
         DIFF_COMPLEXITY,
     ),
-    z("zintercard", -3, READONLY, zintercard).movable_keys(numkeys_at_1).doc(
+    z("zintercard", -3, READONLY, zintercard).movable_keys(numkeys_at_1).key_specs(&[ks::spec(ks::RO | ks::ACCESS, ks::index(1), ks::keynum(0, 1, 1))])
+        .doc(
         "Intersect multiple sorted sets and return the cardinality of the result",
         "7.0.0",
         "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
     ),
-    z("zscan", -3, READONLY, zscan).keys(1, 1, 1).doc(
+    z("zscan", -3, READONLY, zscan).keys(1, 1, 1).tips(&["nondeterministic_output"])
+        .doc(
         "Incrementally iterate sorted sets elements and associated scores",
         "2.8.0",
         "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
@@ -927,8 +975,7 @@ pub(crate) enum PopShape {
     Flat,
     /// [[member, score]…] (ZPOPMIN/ZPOPMAX with a count in RESP3).
     Pairs,
-    /// key, member, score (BZPOPMIN/BZPOPMAX, written with the blocking machinery).
-    #[allow(dead_code)]
+    /// key, member, score (BZPOPMIN/BZPOPMAX).
     KeyFlat,
     /// [key, [[member, score]…]] (ZMPOP/BZMPOP).
     KeyPairs,
@@ -1027,14 +1074,14 @@ fn zpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     pop_generic(ctx, args, PopEnd::Max)
 }
 
-/// ZMPOP's keys: `numkeys` keys after it, when they fit before a MIN|MAX argument.
+/// ZMPOP's keys (BZMPOP's one argument later): `numkeys` keys after it, when they fit
+/// before a MIN|MAX argument.
 fn zmpop_keys(args: Args<'_>) -> KeyPositions {
-    match args.try_get(1).and_then(parse_i64) {
-        Some(n) if n >= 1 && (n as u64) < (args.len() as u64).saturating_sub(2) => {
-            (2..2 + n as usize).collect()
-        }
-        _ => KeyPositions::new(),
-    }
+    super::list::mpop_keys(args, 1)
+}
+
+fn bzmpop_keys(args: Args<'_>) -> KeyPositions {
+    super::list::mpop_keys(args, 2)
 }
 
 /// Parses ZMPOP/BZMPOP's `numkeys key... MIN|MAX [COUNT count]` starting at `numkeys_at`:
@@ -1091,6 +1138,77 @@ fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     ctx.dirty += popped.unwrap_or(0) as u64;
     Ok(())
+}
+
+/// BZPOPMIN/BZPOPMAX key... timeout: pops one member from the first non-empty sorted set,
+/// replying [key, member, score]; blocks on all the keys when every one is missing.
+fn bpop(ctx: &mut Ctx<'_>, args: Args<'_>, end: PopEnd) -> CmdResult {
+    let deadline = blocking::parse_timeout(args.get(args.len() - 1), ctx.now_ms)?;
+    let names: Vec<&[u8]> = args.iter().skip(1).take(args.len() - 2).collect();
+    {
+        let (mut keys, out) = ctx.keys_out();
+        for &key in &names {
+            if let Some(n) = pop_reply(&mut keys, out, key, end, 1, PopShape::KeyFlat)? {
+                ctx.dirty += n as u64;
+                return Ok(());
+            }
+        }
+    }
+    let op = WaitOp::ZPop {
+        min: end == PopEnd::Min,
+    };
+    blocking::block(ctx, &names, op, deadline);
+    Ok(())
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bpop(ctx, args, PopEnd::Min)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bpop(ctx, args, PopEnd::Max)
+}
+
+/// BZMPOP timeout numkeys key... MIN|MAX [COUNT count]: ZMPOP, or block on every key.
+fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let deadline = blocking::parse_timeout(args.get(1), ctx.now_ms)?;
+    let (numkeys, end, count) = parse_mpop(args, 2)?;
+    let names: Vec<&[u8]> = args.slice_from(3).iter().take(numkeys).collect();
+    {
+        let (mut keys, out) = ctx.keys_out();
+        for &key in &names {
+            if let Some(n) = pop_reply(&mut keys, out, key, end, count, PopShape::KeyPairs)? {
+                ctx.dirty += n as u64;
+                return Ok(());
+            }
+        }
+    }
+    let op = WaitOp::ZMultiPop {
+        min: end == PopEnd::Min,
+        count,
+    };
+    blocking::block(ctx, &names, op, deadline);
+    Ok(())
+}
+
+/// Serves a client blocked in BZPOPMIN/BZPOPMAX/BZMPOP on `key`, which holds a non-empty
+/// sorted set (the caller checked): the pop its command would have done.
+pub(crate) fn serve_blocked(
+    keys: &mut Keys<'_, '_>,
+    key: &[u8],
+    op: &WaitOp,
+    out: &mut Reply<'_>,
+) -> Served {
+    let (min, count, shape) = match *op {
+        WaitOp::ZPop { min } => (min, 1, PopShape::KeyFlat),
+        WaitOp::ZMultiPop { min, count } => (min, count, PopShape::KeyPairs),
+        _ => return Served::NotReady,
+    };
+    let end = if min { PopEnd::Min } else { PopEnd::Max };
+    match pop_reply(keys, out, key, end, count, shape) {
+        Ok(Some(n)) => Served::Done(n as u64),
+        _ => Served::NotReady,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
