@@ -202,6 +202,15 @@ pub struct Blocked {
 /// serve `op` or `deadline_ms` passes. Called with the keys' shards locked, which is what
 /// makes "found nothing, so wait" atomic against a concurrent push.
 pub fn block(ctx: &mut crate::ctx::Ctx<'_>, keys: &[&[u8]], op: WaitOp, deadline_ms: u64) {
+    // Inside a transaction nothing may wait: answer as a timeout would (BLMOVE's plain
+    // null is what Redis sends there).
+    if ctx.deny_blocking {
+        match op {
+            WaitOp::ListMove { .. } => ctx.out.null(),
+            _ => ctx.out.null_array(),
+        }
+        return;
+    }
     let mut uniq: Vec<Box<[u8]>> = Vec::with_capacity(keys.len());
     for k in keys {
         if !uniq.iter().any(|u| **u == **k) {
@@ -274,6 +283,7 @@ pub fn serve_ready(
                 serve(srv, &mut keys, &key, &w.op, &mut out)
             };
             ready.extend(locked.take_ready());
+            srv.watches.touch_changed(&mut locked);
             drop(locked);
             if let Served::Done(dirty) = served {
                 wstats.dirty.add(dirty);

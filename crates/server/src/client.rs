@@ -40,6 +40,10 @@ pub struct Client {
     /// Set while the client waits in a blocking command: its connection runs nothing else
     /// until the waiter is served, times out or is unblocked.
     pub blocked: Option<crate::blocking::Blocked>,
+    /// The open transaction, between MULTI and EXEC/DISCARD.
+    pub multi: Option<crate::transaction::MultiState>,
+    /// Keys this client WATCHes.
+    pub watched: Vec<crate::transaction::Watched>,
     pub shared: Arc<ClientShared>,
 }
 
@@ -233,6 +237,8 @@ impl Client {
             close_after_reply: false,
             authenticated,
             blocked: None,
+            multi: None,
+            watched: Vec::new(),
             shared,
         }
     }

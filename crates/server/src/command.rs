@@ -44,6 +44,9 @@ pub mod flags {
     /// Not a Redis flag: the command works on the whole keyspace (KEYS, SCAN, FLUSHALL…)
     /// and locks every shard.
     pub const ALL_SHARDS: u32 = 1 << 31;
+    /// Not a Redis flag: the command locks the keys of the commands queued by MULTI and the
+    /// client's WATCHed keys (EXEC).
+    pub const QUEUED_KEYS: u32 = 1 << 30;
 
     /// Flag names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[

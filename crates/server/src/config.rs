@@ -386,7 +386,9 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     d("list-compress-depth", int(0, INT_MAX), "0"),
     d("set-max-intset-entries", int(0, LONG_MAX), "512"),
-    // Redis 7.2's small-set listpack thresholds, for the set family's compact encoding.
+    // Redis 7.2's small-set listpack thresholds, accepted (with 7.2's defaults) so configs
+    // written for 7.2 load. They have no effect: sets follow 7.0's encodings (intset, else
+    // hashtable), so only set-max-intset-entries matters.
     d("set-max-listpack-entries", int(0, LONG_MAX), "128"),
     d("set-max-listpack-value", mem(0, LONG_MAX), "64"),
     d("stream-node-max-bytes", mem(0, LONG_MAX), "4096"),

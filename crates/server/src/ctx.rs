@@ -24,6 +24,9 @@ pub struct Ctx<'a> {
     /// Changes this command made to the dataset, as Redis counts them in `server.dirty`
     /// (write commands add to it; persistence and replication read the total).
     pub dirty: u64,
+    /// Inside EXEC (or a script): blocking commands answer at once as if they timed out,
+    /// as Redis does.
+    pub deny_blocking: bool,
 }
 
 impl<'a> Ctx<'a> {

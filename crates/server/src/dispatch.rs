@@ -2,7 +2,7 @@
 //! reply. Everything a command goes through before and after its handler lives here, once.
 
 use flowkv_protocol::{Args, Reply};
-use flowkv_store::{KeyStats, ShardSet};
+use flowkv_store::{KeyStats, Locked, ShardSet};
 
 use crate::client::{Client, ReplyMode};
 use crate::command::flags;
@@ -10,6 +10,7 @@ use crate::commands::{table, Lookup};
 use crate::ctx::Ctx;
 use crate::error::CmdError;
 use crate::server::{unix_us, Server, WorkerStats};
+use crate::transaction::Queued;
 
 /// Per-worker inputs to [`execute`].
 pub struct Exec<'a> {
@@ -71,7 +72,7 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
             let err = CmdError::msg(format!(
                 "ERR unknown command '{name}', with args beginning with: {listed}"
             ));
-            reply_error(srv, client, out, &err);
+            reject(srv, client, out, &err);
             return;
         }
         Lookup::UnknownSub(parent) => {
@@ -83,14 +84,14 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
                 "ERR unknown subcommand '{sub}'. Try {} HELP.",
                 parent.name.to_ascii_uppercase()
             ));
-            reply_error(srv, client, out, &err);
+            reject(srv, client, out, &err);
             return;
         }
     };
     let stat = &ex.wstats.cmd[id];
     if !cmd.arity_ok(args.len()) || cmd.handler.is_none() {
         stat.rejected.add(1);
-        reply_error(
+        reject(
             srv,
             client,
             out,
@@ -102,13 +103,34 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     // lookup and arity, so those errors still come first.
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
         stat.rejected.add(1);
-        reply_error(
+        reject(
             srv,
             client,
             out,
             &CmdError::msg("NOAUTH Authentication required."),
         );
         return;
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !MULTI_CONTROL.contains(&t.full_name(id)) {
+            if cmd.has(flags::NO_MULTI) {
+                stat.rejected.add(1);
+                let err = CmdError::msg("ERR Command not allowed inside a transaction");
+                reject(srv, client, out, &err);
+                return;
+            }
+            multi.queued.push(Queued {
+                id,
+                cmd,
+                args: args.to_owned(),
+            });
+            client.shared.multi.store(
+                multi.queued.len() as i32,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            Reply::new(out, client.proto).simple(b"QUEUED");
+            return;
+        }
     }
     client
         .shared
@@ -117,6 +139,8 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
 
     let locked = if cmd.locks_all(args) {
         Some(srv.keyspace.lock_all())
+    } else if cmd.has(flags::QUEUED_KEYS) {
+        Some(lock_transaction(srv, client))
     } else {
         let positions = cmd.key_positions(args);
         if positions.is_empty() {
@@ -142,9 +166,14 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         now_ms: started_us / 1000,
         cmd,
         dirty: 0,
+        deny_blocking: false,
     };
     let result = handler(&mut ctx, args);
-    let ready = ctx.locked.as_mut().map(|l| l.take_ready());
+    let ready = ctx.locked.as_mut().map(|l| {
+        // WATCHers learn of changes before anyone else can take these locks.
+        srv.watches.touch_changed(l);
+        l.take_ready()
+    });
     drop(ctx.locked.take());
     stat.calls.add(1);
     let ended_us = unix_us();
@@ -161,6 +190,62 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     if let Some(ready) = ready.filter(|r| !r.is_empty()) {
         crate::blocking::serve_ready(srv, ex.wstats, ctx.stats, ready);
     }
+}
+
+/// Commands that run at once inside MULTI instead of being queued.
+const MULTI_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// Replies to a command refused before it ran; inside MULTI this also dooms the
+/// transaction (EXEC will answer EXECABORT), as in Redis.
+fn reject(srv: &Server, client: &mut Client, out: &mut Vec<u8>, err: &CmdError) {
+    if let Some(multi) = client.multi.as_mut() {
+        multi.aborted = true;
+    }
+    reply_error(srv, client, out, err);
+}
+
+/// Locks what EXEC needs: the shards of every queued command's keys (all shards if one of
+/// them needs that) and of the client's WATCHed keys, whose flags EXEC must read with no
+/// change to them in flight.
+fn lock_transaction<'s>(srv: &'s Server, client: &Client) -> Locked<'s> {
+    let Some(multi) = client.multi.as_ref() else {
+        return srv.keyspace.lock(&ShardSet::new());
+    };
+    let mut set = ShardSet::new();
+    for q in &multi.queued {
+        let args = q.args.as_args();
+        if q.cmd.locks_all(args) {
+            return srv.keyspace.lock_all();
+        }
+        let positions = q.cmd.key_positions(args);
+        srv.keyspace
+            .add_shards(&mut set, positions.iter().map(|&i| args.get(i)));
+    }
+    srv.keyspace
+        .add_shards(&mut set, client.watched.iter().map(|w| &*w.key));
+    srv.keyspace.lock(&set)
+}
+
+/// Runs a command queued by MULTI, inside EXEC's handler and locks: its reply (or error)
+/// goes into the EXEC reply, and it counts in commandstats like any command.
+pub fn run_queued(ctx: &mut Ctx<'_>, q: &Queued) {
+    let srv = ctx.srv;
+    let stat = &srv.workers[ctx.client.shared.worker].cmd[q.id];
+    let outer = std::mem::replace(&mut ctx.cmd, q.cmd);
+    let deny = std::mem::replace(&mut ctx.deny_blocking, true);
+    let started_us = unix_us();
+    let handler = q.cmd.handler.expect("queued commands have handlers");
+    let result = handler(ctx, q.args.as_args());
+    stat.calls.add(1);
+    stat.usec.add(unix_us().saturating_sub(started_us));
+    if let Err(e) = result {
+        stat.failed.add(1);
+        let text = e.to_string();
+        srv.count_error(error_code(&text));
+        ctx.out.error(&text);
+    }
+    ctx.cmd = outer;
+    ctx.deny_blocking = deny;
 }
 
 /// The error code of an error line: its first word (`ERR`, `WRONGTYPE`…).

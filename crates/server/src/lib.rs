@@ -13,6 +13,7 @@ pub mod geohash;
 pub mod info;
 pub mod net;
 pub mod server;
+pub mod transaction;
 
 use std::sync::Arc;
 

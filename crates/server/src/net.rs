@@ -211,6 +211,7 @@ impl Worker {
             self.blocked.remove(&b.token);
             self.deadlines.remove(&(b.deadline_ms, b.token));
         }
+        self.srv.watches.unwatch_all(&self.srv, &mut c.client);
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.srv.clients.remove(c.client.id);
         self.srv.connected.fetch_sub(1, Relaxed);

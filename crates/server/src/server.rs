@@ -133,6 +133,8 @@ pub struct Server {
     pub mailboxes: Mutex<Vec<WorkerHandle>>,
     /// Clients waiting in blocking commands.
     pub blocked: crate::blocking::Registry,
+    /// WATCHed keys.
+    pub watches: crate::transaction::Watches,
     /// Wakes the acceptor thread (shutdown).
     pub main_waker: Mutex<Option<Arc<mio::Waker>>>,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the cron deletes expired keys.
@@ -157,6 +159,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             mailboxes: Mutex::new(Vec::new()),
             blocked: Default::default(),
+            watches: Default::default(),
             main_waker: Mutex::new(None),
             connected: AtomicUsize::new(0),
             active_expire: AtomicBool::new(true),

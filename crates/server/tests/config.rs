@@ -330,3 +330,58 @@ fn help_and_container_errors() {
         "ERR wrong number of arguments for 'config|get' command"
     );
 }
+
+/// Redis 7.2's set listpack thresholds and list-compress-depth load from a file and argv,
+/// answer CONFIG GET/SET with 7.2's defaults and units, and leave set encodings at 7.0's.
+#[test]
+fn set_listpack_and_list_compress_directives() {
+    let defaults = Server::start(&[]);
+    let mut con = defaults.client();
+    assert_eq!(one(&mut con, "set-max-listpack-entries"), "128");
+    assert_eq!(one(&mut con, "set-max-listpack-value"), "64");
+    assert_eq!(one(&mut con, "list-compress-depth"), "0");
+
+    let s = Scratch::new("setlp");
+    let conf = s.file(
+        "a.conf",
+        "set-max-listpack-entries 10\nset-max-listpack-value 1kb\nlist-compress-depth 2\n",
+    );
+    let srv = Server::start_with(Some(&conf), &["--set-max-listpack-entries", "20"]);
+    let mut con = srv.client();
+    assert_eq!(one(&mut con, "set-max-listpack-entries"), "20");
+    assert_eq!(one(&mut con, "set-max-listpack-value"), "1024");
+    assert_eq!(one(&mut con, "list-compress-depth"), "2");
+
+    let ok = config_set(
+        &mut con,
+        &[
+            "set-max-listpack-entries",
+            "7",
+            "set-max-listpack-value",
+            "2kb",
+            "list-compress-depth",
+            "1",
+        ],
+    );
+    assert_eq!(ok.unwrap(), "OK");
+    assert_eq!(one(&mut con, "set-max-listpack-entries"), "7");
+    assert_eq!(one(&mut con, "set-max-listpack-value"), "2048");
+    assert_eq!(one(&mut con, "list-compress-depth"), "1");
+    let e = config_set(&mut con, &["set-max-listpack-entries", "-1"]).unwrap_err();
+    assert!(err_text(e).starts_with("ERR CONFIG SET failed"));
+    assert_eq!(one(&mut con, "set-max-listpack-entries"), "7");
+
+    // No effect on encodings: a small set of strings is a hashtable, as in 7.0.
+    let _: i64 = redis::cmd("SADD")
+        .arg("s")
+        .arg("a")
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("s")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(enc, "hashtable");
+}

@@ -109,10 +109,10 @@ fn point_queries_and_removal() {
     assert_eq!(int(&mut c, &["ZREVRANK", "z", "c"]), 0);
     assert_eq!(q(&mut c, &["ZRANK", "z", "nope"]), Ok(Value::Nil));
     assert_eq!(q(&mut c, &["ZRANK", "nokey", "a"]), Ok(Value::Nil));
-    // Redis 7.0 has no WITHSCORE for ZRANK.
+    // Redis 7.2's WITHSCORE is accepted (see zrank_withscore); anything else is not.
     assert_eq!(
-        err(&mut c, &["ZRANK", "z", "a", "WITHSCORE"]),
-        "ERR wrong number of arguments for 'zrank' command"
+        err(&mut c, &["ZRANK", "z", "a", "WITHSCORES"]),
+        "ERR syntax error"
     );
     assert_eq!(
         q(&mut c, &["ZMSCORE", "z", "a", "nope", "c"]),
@@ -650,4 +650,85 @@ fn writes_count_as_changes() {
     assert_eq!(dirty(&mut c), d0 + 6);
     strings(&mut c, &["ZPOPMIN", "z", "5"]);
     assert_eq!(dirty(&mut c), d0 + 7);
+}
+
+/// ZRANK/ZREVRANK WITHSCORE (Redis 7.2's option): [rank, score] with the score as a bulk
+/// string in RESP2 and a double in RESP3, a null array for a missing member or key, the
+/// option checked before the key, and either encoding.
+#[test]
+fn zrank_withscore() {
+    let srv = Server::start(&[]);
+    let mut r = srv.raw();
+    r.cmd(&[b"ZADD", b"z", b"1", b"a", b"2.5", b"b", b"-inf", b"c"]);
+    r.expect(":3\r\n");
+    r.cmd(&[b"ZRANK", b"z", b"b", b"WITHSCORE"]);
+    r.expect("*2\r\n:2\r\n$3\r\n2.5\r\n");
+    r.cmd(&[b"ZREVRANK", b"z", b"b", b"withscore"]);
+    r.expect("*2\r\n:0\r\n$3\r\n2.5\r\n");
+    r.cmd(&[b"ZRANK", b"z", b"c", b"WithScore"]);
+    r.expect("*2\r\n:0\r\n$4\r\n-inf\r\n");
+    r.cmd(&[b"ZRANK", b"z", b"nope", b"WITHSCORE"]);
+    r.expect("*-1\r\n");
+    r.cmd(&[b"ZREVRANK", b"none", b"a", b"WITHSCORE"]);
+    r.expect("*-1\r\n");
+    // Without the option: unchanged, a null bulk for a missing member.
+    r.cmd(&[b"ZRANK", b"z", b"a"]);
+    r.expect(":1\r\n");
+    r.cmd(&[b"ZREVRANK", b"z", b"nope"]);
+    r.expect("$-1\r\n");
+
+    r.hello3();
+    r.cmd(&[b"ZRANK", b"z", b"b", b"WITHSCORE"]);
+    r.expect("*2\r\n:2\r\n,2.5\r\n");
+    r.cmd(&[b"ZREVRANK", b"z", b"a", b"WITHSCORE"]);
+    r.expect("*2\r\n:1\r\n,1\r\n");
+    r.cmd(&[b"ZRANK", b"z", b"nope", b"WITHSCORE"]);
+    r.expect("_\r\n");
+
+    let mut c = srv.client();
+    for cmd in ["ZRANK", "ZREVRANK"] {
+        assert_eq!(
+            err(&mut c, &[cmd, "z", "a", "WITHSCORES"]),
+            "ERR syntax error"
+        );
+        // The option is checked before the key: a syntax error even for a missing key.
+        assert_eq!(err(&mut c, &[cmd, "none", "a", "foo"]), "ERR syntax error");
+        assert_eq!(
+            err(&mut c, &[cmd, "z", "a", "WITHSCORE", "x"]),
+            format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.to_lowercase()
+            )
+        );
+        assert_eq!(
+            err(&mut c, &[cmd, "z"]),
+            format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.to_lowercase()
+            )
+        );
+    }
+    ok(&mut c, &["SET", "str", "x"]);
+    assert_eq!(err(&mut c, &["ZRANK", "str", "a", "WITHSCORE"]), WRONGTYPE);
+
+    // Skiplist encoding: ranks and scores from the big representation.
+    let mut args: Vec<String> = vec!["ZADD".into(), "big".into()];
+    for i in 0..300 {
+        args.push(format!("{}.5", i));
+        args.push(format!("m{i:03}"));
+    }
+    assert_eq!(int(&mut c, &args), 300);
+    assert_eq!(encoding(&mut c, "big"), "skiplist");
+    assert_eq!(
+        q(&mut c, &["ZRANK", "big", "m123", "WITHSCORE"]).unwrap(),
+        Value::Array(vec![Value::Int(123), b("123.5")])
+    );
+    assert_eq!(
+        q(&mut c, &["ZREVRANK", "big", "m123", "WITHSCORE"]).unwrap(),
+        Value::Array(vec![Value::Int(176), b("123.5")])
+    );
+    assert_eq!(
+        q(&mut c, &["ZRANK", "big", "zzz", "WITHSCORE"]).unwrap(),
+        Value::Nil
+    );
 }

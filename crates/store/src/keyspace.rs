@@ -125,6 +125,10 @@ pub struct Keyspace {
     /// every shard a waiter's keys live in, so a command holding those locks reads it
     /// exactly.
     waiters: AtomicUsize,
+    /// Keys WATCHed by clients. While non-zero, every change through [`Keys`] records the
+    /// key as "touched" in the command's [`Locked`], so the server can fail those clients'
+    /// EXEC before the locks are released.
+    watchers: AtomicUsize,
 }
 
 /// The sorted, de-duplicated set of shards a command needs.
@@ -146,7 +150,13 @@ impl Keyspace {
             shard_shift: 64 - n.trailing_zeros(),
             num_dbs,
             waiters: AtomicUsize::new(0),
+            watchers: AtomicUsize::new(0),
         }
+    }
+
+    /// Records how many keys are WATCHed (see the field's docs).
+    pub fn set_watchers(&self, n: usize) {
+        self.watchers.store(n, Relaxed);
     }
 
     /// Records how many clients are blocked on keys (see the field's docs).
@@ -205,6 +215,7 @@ impl Keyspace {
                 .collect(),
             stale: Vec::new(),
             ready: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -221,6 +232,7 @@ impl Keyspace {
                 .collect(),
             stale: Vec::new(),
             ready: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -282,6 +294,8 @@ pub struct Locked<'a> {
     stale: Vec<Stale>,
     /// (db, key) of lists and sorted sets created while clients were blocked on keys.
     ready: Vec<(usize, Box<[u8]>)>,
+    /// (db, key) of keys changed while some key was WATCHed.
+    touched: Vec<(usize, Box<[u8]>)>,
 }
 
 /// An expired key waiting for deletion when its [`Locked`] is dropped.
@@ -335,6 +349,11 @@ impl<'a> Locked<'a> {
     /// Takes the keys that may now serve blocked clients (see [`Keyspace::set_waiters`]).
     pub fn take_ready(&mut self) -> Vec<(usize, Box<[u8]>)> {
         std::mem::take(&mut self.ready)
+    }
+
+    /// Takes the keys changed under these locks (see [`Keyspace::set_watchers`]).
+    pub fn take_touched(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Marks a key as possibly serving blocked clients (SWAPDB brings whole databases of
@@ -430,7 +449,24 @@ impl Keys<'_, '_> {
     /// lookups it counts no hit or miss.
     #[inline]
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        if self.watching() && self.probe(key, false, false).is_some() {
+            self.note_touched(key);
+        }
         self.probe(key, true, false)
+    }
+
+    /// True if any key is WATCHed, so changes must be recorded.
+    #[inline]
+    fn watching(&self) -> bool {
+        self.locked.ks.watchers.load(Relaxed) > 0
+    }
+
+    /// Records a change to `key` for WATCH, when anyone watches.
+    #[inline]
+    fn note_touched(&mut self, key: &[u8]) {
+        if self.watching() {
+            self.locked.touched.push((self.db, key.into()));
+        }
     }
 
     /// The one table probe behind every lookup: `touch` refreshes the LRU clock, `count`
@@ -508,6 +544,7 @@ impl Keys<'_, '_> {
     /// Inserts or replaces a whole entry. Returns the previous live entry.
     pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
         entry.set_lru(self.lru);
+        self.note_touched(entry.key());
         if self.locked.ks.waiters.load(Relaxed) > 0
             && matches!(entry.kind(), Kind::List | Kind::ZSet)
         {
@@ -530,6 +567,7 @@ impl Keys<'_, '_> {
     /// `Keep`. The fast path of SET: one hash, one probe, and an in-place copy when the size
     /// is unchanged. Overwriting an expired key counts as its expiry and keeps no TTL.
     pub fn set_string(&mut self, key: &[u8], val: &[u8], expire: Expire) {
+        self.note_touched(key);
         let h = hash_bytes(key);
         let (now, lru, dbi) = (self.now_ms, self.lru, self.db);
         let db = db_of(self.locked, dbi, h);
@@ -578,11 +616,18 @@ impl Keys<'_, '_> {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = hash_bytes(key);
         let old = self.db_for(h).take(h, key);
-        self.expired_live(old)
+        let live = self.expired_live(old);
+        if live.is_some() {
+            self.note_touched(key);
+        }
+        live
     }
 
     /// Sets or clears a key's TTL. Returns false if the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> bool {
+        if self.watching() && self.contains(key) {
+            self.note_touched(key);
+        }
         let h = hash_bytes(key);
         let now = self.now_ms;
         let db = self.db_for(h);

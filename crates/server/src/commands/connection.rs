@@ -348,7 +348,14 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// RESET: back to a fresh connection's state (RESP2, database 0, replies on, no name,
 /// default-user authentication), as a pooled connection expects.
 fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.srv.watches.unwatch_all(ctx.srv, ctx.client);
     let client = &mut *ctx.client;
+    client.multi = None;
+    client.shared.set_flag(flag::MULTI, false);
+    client
+        .shared
+        .multi
+        .store(-1, std::sync::atomic::Ordering::Relaxed);
     client.select(0);
     client.set_proto(Proto::Resp2);
     ctx.out.proto = Proto::Resp2;

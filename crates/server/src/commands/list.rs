@@ -773,24 +773,14 @@ fn rpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     move_element(ctx, args, false, true)
 }
 
-/// The keys of LMPOP (`numkeys` at 1) or BLMPOP (at 2): `numkeys` keys after it, when
-/// `numkeys` is valid and leaves room for the direction (otherwise the handler fails before
-/// touching any key).
-pub(crate) fn mpop_keys(args: Args<'_>, at: usize) -> KeyPositions {
-    match args.try_get(at).and_then(parse_i64) {
-        Some(n) if n >= 1 && (n as u64) < (args.len() as u64).saturating_sub(at as u64 + 1) => {
-            (at + 1..at + 1 + n as usize).collect()
-        }
-        _ => KeyPositions::new(),
-    }
-}
-
+/// LMPOP's keys: `numkeys` (argument 1) keys, leaving room for LEFT|RIGHT after them.
 fn lmpop_keys(args: Args<'_>) -> KeyPositions {
-    mpop_keys(args, 1)
+    super::numkeys_positions(args, 1, 1)
 }
 
+/// BLMPOP's keys: as LMPOP's, one argument later (after the timeout).
 fn blmpop_keys(args: Args<'_>) -> KeyPositions {
-    mpop_keys(args, 2)
+    super::numkeys_positions(args, 2, 1)
 }
 
 /// `numkeys key... LEFT|RIGHT [COUNT n]` from argument `at`: (key argument range, pop from

@@ -7,8 +7,9 @@ type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::sync::OnceLock;
 
 use flowkv_protocol::Args;
+use flowkv_store::num::parse_i64;
 
-use crate::command::Command;
+use crate::command::{Command, KeyPositions};
 
 pub mod bitmap;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod memory;
+pub mod multi;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -32,6 +34,19 @@ pub mod zset;
 /// how many one command may return, so a reply can't grow without bound (Redis relies on the
 /// output buffer limit there, which is off for normal clients by default).
 pub(crate) const MAX_RANDOM_REPEATS: u64 = 1 << 24;
+
+/// Key positions of a `numkeys key...` command (SINTERCARD, ZUNION, LMPOP…): the count is
+/// at argument `at`, the keys follow it, and at least `trailing` arguments must remain after
+/// them (1 for the MPOP commands' LEFT|RIGHT / MIN|MAX). A count that doesn't parse, is below
+/// 1 or doesn't fit gives no keys: the handler then fails before touching any key, so nothing
+/// needs locking.
+pub(crate) fn numkeys_positions(args: Args<'_>, at: usize, trailing: usize) -> KeyPositions {
+    let room = (args.len() as u64).saturating_sub((at + 1 + trailing) as u64);
+    match args.try_get(at).and_then(parse_i64) {
+        Some(n) if n >= 1 && n as u64 <= room => (at + 1..at + 1 + n as usize).collect(),
+        _ => KeyPositions::new(),
+    }
+}
 
 /// Every family's commands.
 fn families() -> impl Iterator<Item = &'static Command> {
@@ -48,6 +63,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         hll::COMMANDS,
         geo::COMMANDS,
         sort::COMMANDS,
+        multi::COMMANDS,
         server::COMMANDS,
         memory::COMMANDS,
         config::COMMANDS,

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use flowkv_protocol::Args;
 use flowkv_store::dict::Dict;
-use flowkv_store::Entry;
+use flowkv_store::{Entry, Keys};
 
 use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
@@ -117,6 +117,8 @@ fn flush_async(ctx: &Ctx<'_>, args: Args<'_>) -> Result<bool, CmdError> {
 /// FLUSHDB [ASYNC|SYNC]: empties the selected database.
 fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let lazy = flush_async(ctx, args)?;
+    let db = ctx.client.db;
+    touch_watched(ctx.srv, &mut ctx.keys(), db);
     let old = ctx.keys().flush();
     release(ctx, old, lazy);
     ctx.out.ok();
@@ -131,11 +133,27 @@ fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
     let mut old = Vec::new();
     for db in 0..ndbs {
-        old.extend(locked.db(db, now, ctx.stats).flush());
+        let mut keys = locked.db(db, now, ctx.stats);
+        touch_watched(ctx.srv, &mut keys, db);
+        old.extend(keys.flush());
     }
     release(ctx, old, lazy);
     ctx.out.ok();
     Ok(())
+}
+
+/// Fails the EXEC of clients WATCHing keys of database `watched_db` that exist in `keys`
+/// (the database about to be flushed or swapped), as Redis does: a watched key that was
+/// missing or expired is not changed by a flush.
+fn touch_watched(srv: &crate::server::Server, keys: &mut Keys<'_, '_>, watched_db: usize) {
+    let touched: Vec<(usize, Box<[u8]>)> = srv
+        .watches
+        .keys_in_db(watched_db)
+        .into_iter()
+        .filter(|k| keys.contains(k))
+        .map(|k| (watched_db, k))
+        .collect();
+    srv.watches.touch(&touched);
 }
 
 /// Frees flushed databases after unlocking the shards: here (SYNC) or on the lazy-free
@@ -212,9 +230,13 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if first != second {
         let now = ctx.now_ms;
         let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
-        locked
-            .db(first as usize, now, ctx.stats)
-            .swap_with(second as usize);
+        let (a, b) = (first as usize, second as usize);
+        for watched in [a, b] {
+            for db in [a, b] {
+                touch_watched(ctx.srv, &mut locked.db(db, now, ctx.stats), watched);
+            }
+        }
+        locked.db(a, now, ctx.stats).swap_with(b);
         // Clients blocked in either database may find their keys there now.
         for db in [first as usize, second as usize] {
             for key in ctx.srv.blocked.keys_in_db(db) {

@@ -565,12 +565,7 @@ fn sinter(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// SINTERCARD's keys: `numkeys` keys after it, when `numkeys` is valid and fits in the
 /// arguments (otherwise the handler fails before touching any key).
 fn sintercard_keys(args: Args<'_>) -> KeyPositions {
-    match args.try_get(1).and_then(parse_i64) {
-        Some(n) if n >= 1 && (n as u64) <= (args.len() as u64).saturating_sub(2) => {
-            (2..2 + n as usize).collect()
-        }
-        _ => KeyPositions::new(),
-    }
+    super::numkeys_positions(args, 1, 0)
 }
 
 /// SINTERCARD numkeys key... [LIMIT limit]: the size of the intersection, counting at most

@@ -92,12 +92,12 @@ pub static COMMANDS: &[Command] = &[
         "6.2.0",
         "O(N) where N is the number of members being requested.",
     ),
-    z("zrank", 3, READONLY | FAST, zrank).keys(1, 1, 1).doc(
+    z("zrank", -3, READONLY | FAST, zrank).keys(1, 1, 1).doc(
         "Determine the index of a member in a sorted set",
         "2.0.0",
         LOG_N,
     ),
-    z("zrevrank", 3, READONLY | FAST, zrevrank).keys(1, 1, 1).doc(
+    z("zrevrank", -3, READONLY | FAST, zrevrank).keys(1, 1, 1).doc(
         "Determine the index of a member in a sorted set, with scores ordered from high to low",
         "2.0.0",
         LOG_N,
@@ -647,11 +647,31 @@ fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// ZRANK/ZREVRANK key member [WITHSCORE]: the member's rank, or [rank, score] with
+/// WITHSCORE (Redis 7.2's option, accepted here as an extension). Like 7.2, the option is
+/// checked before the key, more than one extra argument is an arity error, and a missing
+/// member is a null array when WITHSCORE was asked for (a null bulk otherwise).
 fn rank_generic(ctx: &mut Ctx<'_>, args: Args<'_>, rev: bool) -> CmdResult {
+    let withscore = match args.len() {
+        3 => false,
+        4 if args.get(3).eq_ignore_ascii_case(b"withscore") => true,
+        4 => return Err(CmdError::Syntax),
+        _ => return Err(CmdError::Arity(ctx.cmd.name.to_string())),
+    };
     let (mut keys, out) = ctx.keys_out();
     let z = keys.read(args.get(1)).map(as_zset).transpose()?;
-    match z.and_then(|z| z.rank(args.get(2)).map(|(r, _)| (r, z.len()))) {
-        Some((r, len)) => out.int((if rev { len - 1 - r } else { r }) as i64),
+    match z.and_then(|z| z.rank(args.get(2)).map(|(r, s)| (r, s, z.len()))) {
+        Some((r, score, len)) => {
+            let rank = (if rev { len - 1 - r } else { r }) as i64;
+            if withscore {
+                out.array(2);
+                out.int(rank);
+                out.double(score);
+            } else {
+                out.int(rank);
+            }
+        }
+        None if withscore => out.null_array(),
         None => out.null(),
     }
     Ok(())
@@ -1077,11 +1097,11 @@ fn zpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// ZMPOP's keys (BZMPOP's one argument later): `numkeys` keys after it, when they fit
 /// before a MIN|MAX argument.
 fn zmpop_keys(args: Args<'_>) -> KeyPositions {
-    super::list::mpop_keys(args, 1)
+    super::numkeys_positions(args, 1, 1)
 }
 
 fn bzmpop_keys(args: Args<'_>) -> KeyPositions {
-    super::list::mpop_keys(args, 2)
+    super::numkeys_positions(args, 2, 1)
 }
 
 /// Parses ZMPOP/BZMPOP's `numkeys key... MIN|MAX [COUNT count]` starting at `numkeys_at`:
@@ -1366,25 +1386,16 @@ impl Aggregate {
 /// Keys of the numkeys commands with numkeys at argument 1 (ZUNION, ZINTER, ZDIFF,
 /// ZINTERCARD): none when numkeys is invalid (the handler then fails before any lookup).
 fn numkeys_at_1(args: Args<'_>) -> KeyPositions {
-    numkeys_keys(args, 1)
+    super::numkeys_positions(args, 1, 0)
 }
 
 /// The STORE forms: the destination, then the numkeys source keys after argument 2.
 fn store_keys(args: Args<'_>) -> KeyPositions {
-    let mut keys = numkeys_keys(args, 2);
+    let mut keys = super::numkeys_positions(args, 2, 0);
     if !keys.is_empty() {
         keys.insert(0, 1);
     }
     keys
-}
-
-fn numkeys_keys(args: Args<'_>, at: usize) -> KeyPositions {
-    match args.try_get(at).and_then(parse_i64) {
-        Some(n) if n >= 1 && (n as u64) <= (args.len() as u64).saturating_sub(at as u64 + 1) => {
-            (at + 1..at + 1 + n as usize).collect()
-        }
-        _ => KeyPositions::new(),
-    }
 }
 
 /// A parsed set-algebra request.
