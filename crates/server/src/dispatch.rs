@@ -5,7 +5,7 @@ use flowkv_protocol::{Args, Reply};
 use flowkv_store::{KeyStats, Locked, ShardSet};
 
 use crate::client::{Client, ReplyMode};
-use crate::command::flags;
+use crate::command::{flags, Command};
 use crate::commands::{table, Lookup};
 use crate::ctx::Ctx;
 use crate::error::CmdError;
@@ -227,15 +227,25 @@ fn lock_transaction<'s>(srv: &'s Server, client: &Client) -> Locked<'s> {
 }
 
 /// Runs a command queued by MULTI, inside EXEC's handler and locks: its reply (or error)
-/// goes into the EXEC reply, and it counts in commandstats like any command.
+/// goes into the EXEC reply.
 pub fn run_queued(ctx: &mut Ctx<'_>, q: &Queued) {
+    call_nested(ctx, q.id, q.cmd, q.args.as_args());
+}
+
+/// Runs command `cmd` (table index `id`, already looked up and arity-checked by the caller)
+/// from inside another command — EXEC, or a script's `redis.call` — under the outer
+/// command's locks, appending its reply or error to `ctx.out` in `ctx.out.proto`. It counts
+/// in commandstats and errorstats like any command, and never blocks.
+pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Args<'_>) {
     let srv = ctx.srv;
-    let stat = &srv.workers[ctx.client.shared.worker].cmd[q.id];
-    let outer = std::mem::replace(&mut ctx.cmd, q.cmd);
+    let stat = &srv.workers[ctx.client.shared.worker].cmd[id];
+    let outer = std::mem::replace(&mut ctx.cmd, cmd);
     let deny = std::mem::replace(&mut ctx.deny_blocking, true);
     let started_us = unix_us();
-    let handler = q.cmd.handler.expect("queued commands have handlers");
-    let result = handler(ctx, q.args.as_args());
+    let result = match cmd.handler {
+        Some(handler) => handler(ctx, args),
+        None => Err(CmdError::Arity(cmd.name.to_string())),
+    };
     stat.calls.add(1);
     stat.usec.add(unix_us().saturating_sub(started_us));
     if let Err(e) = result {
