@@ -44,6 +44,13 @@ pub struct Client {
     pub multi: Option<crate::transaction::MultiState>,
     /// Keys this client WATCHes.
     pub watched: Vec<crate::transaction::Watched>,
+    /// Channels, patterns and shard channels this client subscribes to.
+    pub subs: crate::pubsub::Subscriptions,
+    /// Pub/sub output produced for this client while its command runs (subscribe
+    /// confirmations, messages it published to itself, notifications its command raised).
+    /// It goes out ahead of the command's reply and, as in Redis, even when CLIENT REPLY
+    /// silences replies.
+    pub pushes: Vec<u8>,
     pub shared: Arc<ClientShared>,
 }
 
@@ -239,6 +246,8 @@ impl Client {
             blocked: None,
             multi: None,
             watched: Vec::new(),
+            subs: Default::default(),
+            pushes: Vec::new(),
             shared,
         }
     }

@@ -47,6 +47,9 @@ pub mod flags {
     /// Not a Redis flag: the command locks the keys of the commands queued by MULTI and the
     /// client's WATCHed keys (EXEC).
     pub const QUEUED_KEYS: u32 = 1 << 30;
+    /// Not a Redis flag: the command reads every shard (INFO's keyspace section), so an
+    /// EXEC that queues it locks them all rather than have it lock shards it may hold.
+    pub const READS_ALL_SHARDS: u32 = 1 << 29;
 
     /// Flag names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[

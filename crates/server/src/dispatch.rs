@@ -132,11 +132,33 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
             return;
         }
     }
+    // A RESP2 client with subscriptions may only manage them, PING, QUIT or RESET (its
+    // connection carries pushes); RESP3 has no such limit.
+    if client.proto == flowkv_protocol::Proto::Resp2
+        && client.shared.has_flag(crate::client::flag::PUBSUB)
+        && !crate::pubsub::allowed_when_subscribed(t.full_name(id))
+    {
+        stat.rejected.add(1);
+        let err = CmdError::msg(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+             RESET are allowed in this context",
+            t.full_name(id)
+        ));
+        reject(srv, client, out, &err);
+        return;
+    }
     client
         .shared
         .last_cmd
         .store(id as u32 + 1, std::sync::atomic::Ordering::Relaxed);
 
+    // While a script runs past busy-reply-threshold, answer BUSY rather than wait for the
+    // shard locks it holds.
+    if let Some(err) = crate::scripting::busy_check(srv, cmd) {
+        stat.rejected.add(1);
+        reject(srv, client, out, &err);
+        return;
+    }
     let locked = if cmd.locks_all(args) {
         Some(srv.keyspace.lock_all())
     } else if cmd.has(flags::QUEUED_KEYS) {
@@ -214,7 +236,7 @@ fn lock_transaction<'s>(srv: &'s Server, client: &Client) -> Locked<'s> {
     let mut set = ShardSet::new();
     for q in &multi.queued {
         let args = q.args.as_args();
-        if q.cmd.locks_all(args) {
+        if q.cmd.locks_all(args) || q.cmd.has(flags::READS_ALL_SHARDS) {
             return srv.keyspace.lock_all();
         }
         let positions = q.cmd.key_positions(args);

@@ -102,8 +102,11 @@ impl Selection {
 
 /// The INFO text for a selection: each wanted section once, in Redis's order, separated by
 /// an empty line.
-pub fn render(srv: &Server, sel: &Selection) -> String {
-    let mut out = Lines(String::with_capacity(4096));
+///
+/// `db_sizes` gives the keyspace section's counts when the caller already holds every shard
+/// lock; otherwise the section locks the shards one at a time itself.
+pub fn render(srv: &Server, sel: &Selection, db_sizes: Option<Vec<(usize, usize)>>) -> String {
+    let mut out = Lines(String::with_capacity(4096), db_sizes);
     for s in SECTIONS.iter().filter(|s| sel.wants(s)) {
         if !out.0.is_empty() {
             out.0.push_str("\r\n");
@@ -115,7 +118,7 @@ pub fn render(srv: &Server, sel: &Selection) -> String {
 }
 
 /// The report being built.
-struct Lines(String);
+struct Lines(String, Option<Vec<(usize, usize)>>);
 
 impl Lines {
     fn field(&mut self, name: &str, value: impl Display) {
@@ -263,6 +266,19 @@ fn memory(srv: &Server, l: &mut Lines) {
     );
     l.field("total_system_memory", total);
     l.field("total_system_memory_human", human(total));
+    let (lua, scripts, cached) = crate::scripting::info_memory();
+    let (functions, libraries) = crate::scripting::function_counts();
+    l.field("used_memory_lua", lua);
+    l.field("used_memory_vm_eval", lua);
+    l.field("used_memory_lua_human", human(lua as u64));
+    l.field("used_memory_scripts_eval", scripts);
+    l.field("number_of_cached_scripts", cached);
+    l.field("number_of_functions", functions);
+    l.field("number_of_libraries", libraries);
+    l.field("used_memory_vm_total", lua);
+    l.field("used_memory_vm_total_human", human(lua as u64));
+    l.field("used_memory_scripts", scripts);
+    l.field("used_memory_scripts_human", human(scripts as u64));
     l.field("maxmemory", maxmemory);
     l.field("maxmemory_human", human(maxmemory));
     l.field(
@@ -316,17 +332,28 @@ fn human(n: u64) -> String {
 }
 
 fn persistence(srv: &Server, l: &mut Lines) {
+    let p = &crate::commands::persist::STATS;
+    let (loaded, expired) = p.last_load();
     l.field("loading", 0);
     l.field("async_loading", 0);
-    // Nothing is ever saved yet, so every change since start counts.
-    l.field("rdb_changes_since_last_save", srv.sum(|w| w.dirty.get()));
+    // Snapshots never fork: no copy-on-write pages to report.
+    l.field("current_cow_peak", 0);
+    l.field("current_cow_size", 0);
+    l.field("current_cow_size_age", 0);
+    l.field("current_fork_perc", "0.00");
+    l.field("current_save_keys_processed", 0);
+    l.field("current_save_keys_total", 0);
+    l.field("rdb_changes_since_last_save", p.changes_since_save(srv));
+    // BGSAVE saves synchronously for now, so one is never in progress.
     l.field("rdb_bgsave_in_progress", 0);
-    // Nothing has been saved or loaded: like Redis, report the start time.
     l.field("rdb_last_save_time", last_save_secs(srv));
-    l.field("rdb_last_bgsave_status", "ok");
-    l.field("rdb_last_bgsave_time_sec", -1);
+    l.field("rdb_last_bgsave_status", p.last_status());
+    l.field("rdb_last_bgsave_time_sec", p.last_save_time_sec());
     l.field("rdb_current_bgsave_time_sec", -1);
-    l.field("rdb_saves", 0);
+    l.field("rdb_saves", p.saves());
+    l.field("rdb_last_cow_size", 0);
+    l.field("rdb_last_load_keys_expired", expired);
+    l.field("rdb_last_load_keys_loaded", loaded);
     l.field("aof_enabled", 0);
     l.field("aof_rewrite_in_progress", 0);
     l.field("aof_rewrite_scheduled", 0);
@@ -334,7 +361,11 @@ fn persistence(srv: &Server, l: &mut Lines) {
     l.field("aof_current_rewrite_time_sec", -1);
     l.field("aof_last_bgrewrite_status", "ok");
     l.field("aof_rewrites", 0);
+    l.field("aof_rewrites_consecutive_failures", 0);
     l.field("aof_last_write_status", "ok");
+    l.field("aof_last_cow_size", 0);
+    l.field("module_fork_in_progress", 0);
+    l.field("module_fork_last_cow_size", 0);
 }
 
 /// Totals the instantaneous rates are computed from.
@@ -442,6 +473,12 @@ fn stats(srv: &Server, l: &mut Lines) {
     l.field("evicted_keys", 0);
     l.field("keyspace_hits", srv.sum(|w| w.keyspace_hits.get()));
     l.field("keyspace_misses", srv.sum(|w| w.keyspace_misses.get()));
+    let (channels, patterns, shard_channels) = srv.pubsub().counts();
+    l.field("pubsub_channels", channels);
+    l.field("pubsub_patterns", patterns);
+    l.field("pubsubshard_channels", shard_channels);
+    // MIGRATE does not exist here: no cached connections to other servers.
+    l.field("migrate_cached_sockets", 0);
     l.field("total_error_replies", st.total_error_replies.load(Relaxed));
 }
 
@@ -521,7 +558,8 @@ fn cluster(_srv: &Server, l: &mut Lines) {
 }
 
 fn keyspace(srv: &Server, l: &mut Lines) {
-    for (db, (keys, expires)) in srv.keyspace.db_sizes().into_iter().enumerate() {
+    let sizes = l.1.take().unwrap_or_else(|| srv.keyspace.db_sizes());
+    for (db, (keys, expires)) in sizes.into_iter().enumerate() {
         if keys > 0 {
             // avg_ttl is not tracked; Redis also reports 0 until its sampler has estimated it.
             l.field(
@@ -532,10 +570,10 @@ fn keyspace(srv: &Server, l: &mut Lines) {
     }
 }
 
-/// Unix seconds of the last successful save; with no persistence yet, the start time
-/// (Redis's LASTSAVE before its first save).
+/// Unix seconds of the last successful save or load; the start time before any (Redis's
+/// LASTSAVE before its first save).
 pub fn last_save_secs(srv: &Server) -> u64 {
-    srv.started_unix_ms / 1000
+    crate::commands::persist::STATS.last_save_secs(srv.started_unix_ms / 1000)
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub mod error;
 pub mod geohash;
 pub mod info;
 pub mod net;
+pub mod notify;
+pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod transaction;
 
@@ -33,6 +36,10 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let bind = config.get("bind").unwrap_or_default();
     let listeners = net::bind_all(&bind, port)?;
     let srv = Arc::new(server::Server::new(config, threads));
+    // Load the dataset before any client is accepted (connections wait in the backlog). A
+    // file that cannot be loaded stops the server, as in Redis: never serve half a dataset.
+    commands::persist::load(&srv, &mut srv.keyspace.lock_all(), false)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let workers = (0..threads)
         .map(|i| net::spawn_worker(srv.clone(), i))
         .collect::<std::io::Result<Vec<_>>>()?;
@@ -43,6 +50,16 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     net::accept_loop(srv.clone(), listeners, workers)?;
+    // Stopped by a signal: save as SHUTDOWN would when save points are configured.
+    let settled = srv
+        .shutdown_save_settled
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if !settled && !srv.config.get("save").unwrap_or_default().is_empty() {
+        eprintln!("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = commands::persist::save(&srv, &mut srv.keyspace.lock_all()) {
+            eprintln!("{e}");
+        }
+    }
     eprintln!("flowkv is now ready to exit, bye bye...");
     Ok(())
 }

@@ -39,6 +39,9 @@ pub enum Msg {
         token: u64,
         reply: Vec<u8>,
     },
+    /// Pub/sub output for clients of this worker, by client id: appended to their
+    /// connections' output in order (see [`crate::pubsub`]).
+    Deliver(Vec<(u64, Arc<[u8]>)>),
 }
 
 /// A handle to send work to one worker thread.
@@ -50,7 +53,13 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     pub fn send(&self, m: Msg) {
-        if self.tx.send(m).is_ok() {
+        self.send_with_wake(m, true);
+    }
+
+    /// Sends a message, waking the worker only if `wake`: a worker sending to itself reads
+    /// its mailbox before it next waits anyway.
+    pub fn send_with_wake(&self, m: Msg, wake: bool) {
+        if self.tx.send(m).is_ok() && wake {
             self.wake();
         }
     }
@@ -71,6 +80,7 @@ pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
         waker: waker.clone(),
     };
     srv.mailboxes.lock().push(handle.clone());
+    crate::notify::refresh(&srv);
     std::thread::Builder::new()
         .name(format!("flowkv-worker-{id}"))
         .spawn(move || {
@@ -83,6 +93,7 @@ pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
                 kstats: KeyStats::default(),
                 blocked: HashMap::new(),
                 deadlines: BTreeSet::new(),
+                by_id: HashMap::new(),
             };
             w.run();
         })?;
@@ -100,6 +111,9 @@ struct Conn {
     out: Vec<u8>,
     /// Bytes of `out` already written.
     wpos: usize,
+    /// When (unix ms) a subscriber's pending output went over the soft limit; 0 if it is
+    /// under it.
+    soft_since: u64,
     client: Client,
 }
 
@@ -114,6 +128,8 @@ struct Worker {
     blocked: HashMap<u64, usize>,
     /// (deadline, token) of blocked connections with a timeout, soonest first.
     deadlines: BTreeSet<(u64, u64)>,
+    /// Connections by client id, for pub/sub deliveries.
+    by_id: HashMap<u64, usize>,
 }
 
 impl Worker {
@@ -147,8 +163,11 @@ impl Worker {
                     self.flush(key);
                 }
             }
+            // Deliveries this worker sent itself (it doesn't wake itself for them).
+            self.drain_messages();
             let now = unix_ms();
             self.expire_blocked(now);
+            self.publish_swept();
             self.srv.workers[self.id].absorb(&mut self.kstats);
             if now.saturating_sub(last_check) >= 1000 {
                 last_check = now;
@@ -158,11 +177,37 @@ impl Worker {
     }
 
     fn drain_messages(&mut self) {
+        let mut delivered = Vec::new();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::NewConn(stream, addr) => self.add_conn(stream, addr),
                 Msg::Unblocked { token, reply } => self.unblocked(token, &reply),
+                Msg::Deliver(batch) => {
+                    for (id, bytes) in batch {
+                        let Some(&key) = self.by_id.get(&id) else {
+                            continue;
+                        };
+                        if let Some(c) = self.conns.get_mut(key) {
+                            c.out.extend_from_slice(&bytes);
+                            delivered.push(key);
+                        }
+                    }
+                }
             }
+        }
+        delivered.sort_unstable();
+        delivered.dedup();
+        for key in delivered {
+            self.flush(key);
+        }
+    }
+
+    /// Publishes the "expired" events of keys the active expiry cycle deleted (whichever
+    /// worker gets here first takes them all).
+    fn publish_swept(&mut self) {
+        let mut events = self.srv.keyspace.take_swept();
+        if !events.is_empty() {
+            crate::notify::publish(&self.srv, &mut events, None, Some(self.id));
         }
     }
 
@@ -180,8 +225,10 @@ impl Worker {
             self.srv.connected.fetch_sub(1, Relaxed);
             return;
         }
+        let id = self.srv.clients.next_id();
+        self.by_id.insert(id, key);
         let shared = Arc::new(ClientShared::new(
-            self.srv.clients.next_id(),
+            id,
             addr,
             laddr,
             raw_fd(&stream),
@@ -197,6 +244,7 @@ impl Worker {
             parser: Parser::new(),
             out: Vec::new(),
             wpos: 0,
+            soft_since: 0,
             client: Client::new(shared, requirepass(&self.srv).is_none()),
         });
     }
@@ -212,6 +260,8 @@ impl Worker {
             self.deadlines.remove(&(b.deadline_ms, b.token));
         }
         self.srv.watches.unwatch_all(&self.srv, &mut c.client);
+        self.srv.pubsub().unsubscribe_all(&mut c.client);
+        self.by_id.remove(&c.client.id);
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.srv.clients.remove(c.client.id);
         self.srv.connected.fetch_sub(1, Relaxed);
@@ -404,7 +454,8 @@ impl Worker {
         }
     }
 
-    /// Writes pending replies; closes the connection if it is done (QUIT, protocol error).
+    /// Writes pending replies; closes the connection if it is done (QUIT, protocol error)
+    /// or is a subscriber whose unwritten output passed its limits.
     fn flush(&mut self, key: usize) {
         let srv = self.srv.clone();
         let Some(c) = self.conns.get_mut(key) else {
@@ -412,7 +463,10 @@ impl Worker {
         };
         let ok = write_out(c, &srv.workers[self.id]);
         c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
-        if !ok || (c.client.close_after_reply && c.wpos == c.out.len()) {
+        if !ok
+            || (c.client.close_after_reply && c.wpos == c.out.len())
+            || over_pubsub_limit(&srv, c)
+        {
             self.close(key);
         }
     }
@@ -440,7 +494,9 @@ fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
                 let args = c.parser.args(buf);
                 // CLIENT LIST shows the query buffer as the command saw it.
                 c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+                let reply_start = c.out.len();
                 execute(ex, &mut c.client, &mut c.out, args);
+                after_execute(ex, &mut c.client, &mut c.out, reply_start, args);
                 // AUTH/HELLO/RESET change the limits for what follows.
                 limits.authenticated = c.client.authenticated;
                 c.start += consumed;
@@ -460,6 +516,57 @@ fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
         }
     }
     (false, want)
+}
+
+/// The pub/sub work that follows a command: publishes the keyspace events it raised, puts
+/// the client's own pub/sub output ahead of the command's reply (where Redis has it, and
+/// safe from CLIENT REPLY OFF), and re-reads the settings CONFIG SET may have changed.
+fn after_execute(
+    ex: &mut Exec<'_>,
+    client: &mut Client,
+    out: &mut Vec<u8>,
+    reply_start: usize,
+    args: flowkv_protocol::Args<'_>,
+) {
+    if !ex.kstats.events.is_empty() {
+        let worker = client.shared.worker;
+        crate::notify::publish(ex.srv, &mut ex.kstats.events, Some(client), Some(worker));
+    }
+    if !client.pushes.is_empty() {
+        let pushes = std::mem::take(&mut client.pushes);
+        out.splice(reply_start..reply_start, pushes);
+    }
+    crate::notify::after_command(ex.srv, client, args);
+}
+
+/// True if `c` is a subscriber whose unwritten output is over the hard limit, or has been
+/// over the soft limit for longer than allowed (`client-output-buffer-limit pubsub`).
+fn over_pubsub_limit(srv: &Server, c: &mut Conn) -> bool {
+    if !c.client.shared.has_flag(flag::PUBSUB) {
+        c.soft_since = 0;
+        return false;
+    }
+    let pending = (c.out.len() - c.wpos) as u64;
+    let (hard, soft, secs) = srv.pubsub().limits();
+    let over = if hard > 0 && pending >= hard {
+        true
+    } else if soft > 0 && pending >= soft {
+        let now = unix_ms();
+        if c.soft_since == 0 {
+            c.soft_since = now;
+        }
+        now - c.soft_since > secs * 1000
+    } else {
+        c.soft_since = 0;
+        false
+    };
+    if over {
+        eprintln!(
+            "Client id={} addr={} closed for overcoming of output buffer limits.",
+            c.client.id, c.client.shared.addr
+        );
+    }
+    over
 }
 
 /// Writes as much of `c.out` as the socket takes. Returns false if the connection failed.

@@ -128,6 +128,9 @@ pub struct Server {
     pub started_unix_ms: u64,
     /// Set when SHUTDOWN or a signal asked the server to stop.
     pub shutting_down: AtomicBool,
+    /// Set by SHUTDOWN once it has settled saving (saved, or NOSAVE): a stop by signal
+    /// leaves it unset, and the exit path saves if save points are configured.
+    pub shutdown_save_settled: AtomicBool,
     /// Each worker's mailbox, by worker index (CLIENT KILL wake-ups, blocked clients'
     /// replies…).
     pub mailboxes: Mutex<Vec<WorkerHandle>>,
@@ -157,6 +160,7 @@ impl Server {
             started: Instant::now(),
             started_unix_ms: unix_ms(),
             shutting_down: AtomicBool::new(false),
+            shutdown_save_settled: AtomicBool::new(false),
             mailboxes: Mutex::new(Vec::new()),
             blocked: Default::default(),
             watches: Default::default(),

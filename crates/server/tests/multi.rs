@@ -183,3 +183,22 @@ fn blocking_commands_do_not_block_inside_exec_and_waiters_see_it_whole() {
     waiter.expect("*2\r\n$1\r\nl\r\n$1\r\nz\r\n");
     assert_eq!(err(&mut con, &["EXEC"]), "ERR EXEC without MULTI");
 }
+
+#[test]
+fn info_inside_exec_and_scripts_counts_keys_without_deadlock() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut con = srv.client();
+    q(&mut con, &["SET", "k", "v"]).unwrap();
+    q(&mut con, &["MULTI"]).unwrap();
+    q(&mut con, &["SET", "k2", "v"]).unwrap();
+    q(&mut con, &["INFO", "keyspace"]).unwrap();
+    let replies: Vec<redis::Value> = redis::cmd("EXEC").query(&mut con).unwrap();
+    let text: String = redis::from_redis_value(&replies[1]).unwrap();
+    assert!(text.contains("db0:keys=2,expires=0"), "{text}");
+    let text: String = redis::cmd("EVAL")
+        .arg("return redis.call('INFO', 'keyspace')")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert!(text.contains("db0:keys=2,expires=0"), "{text}");
+}

@@ -527,7 +527,7 @@ fn debug_set_active_expire() {
 
 #[test]
 fn shutdown_exits_with_status_zero() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::start(&["--enable-protected-configs", "yes"]);
     let mut con = s.client();
     assert_eq!(
         err(redis::cmd("SHUTDOWN").arg("ABORT").query(&mut con)),
@@ -540,17 +540,34 @@ fn shutdown_exits_with_status_zero() {
             .query(&mut con)),
         "ERR syntax error"
     );
-    // No persistence yet: an explicit SAVE cannot be honoured.
+    // A save that fails keeps the server up (here: its directory vanished).
+    let gone = s.dir.join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("dir")
+        .arg(gone.to_str().unwrap())
+        .query::<()>(&mut con)
+        .unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
     assert_eq!(
         err(redis::cmd("SHUTDOWN").arg("SAVE").query(&mut con)),
         "ERR Errors trying to SHUTDOWN. Check logs."
     );
     assert!(s.alive());
-    // Success sends no reply: the connection just closes.
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("dir")
+        .arg(s.dir.to_str().unwrap())
+        .query::<()>(&mut con)
+        .unwrap();
+    redis::cmd("SET").arg("kept").arg("1").query::<()>(&mut con).unwrap();
+    // Success sends no reply: the connection just closes, after saving.
     let mut raw = s.raw();
-    raw.cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    raw.cmd(&[b"SHUTDOWN", b"SAVE"]);
     assert!(raw.closed());
     assert!(eventually(5, || !s.alive()));
+    assert!(s.dir.join("dump.rdb").exists());
     let status = s.terminate();
     assert_eq!(status.code(), Some(0));
 }

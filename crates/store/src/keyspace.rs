@@ -10,7 +10,7 @@
 //! TTL has passed is invisible to every [`Keys`] method from that moment on, whether or not it
 //! has been physically deleted yet.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -51,8 +51,15 @@ impl Db {
     }
 
     /// One chunk of the active expiry sweep: scans up to `max_buckets` buckets from the saved
-    /// cursor and deletes the expired keys found there. `keys` is scratch space.
-    fn sweep_chunk(&mut self, now_ms: u64, max_buckets: usize, keys: &mut Vec<Box<[u8]>>) -> Sweep {
+    /// cursor and deletes the expired keys found there. `keys` is scratch space; the deleted
+    /// keys are moved to `deleted` when it is given (for "expired" notifications).
+    fn sweep_chunk(
+        &mut self,
+        now_ms: u64,
+        max_buckets: usize,
+        keys: &mut Vec<Box<[u8]>>,
+        mut deleted: Option<&mut Vec<Box<[u8]>>>,
+    ) -> Sweep {
         let mut sweep = Sweep::default();
         let mut cursor = self.sweep_cursor;
         for _ in 0..max_buckets {
@@ -73,6 +80,9 @@ impl Db {
         for key in keys.drain(..) {
             if self.take(hash_bytes(&key), &key).is_some() {
                 sweep.removed += 1;
+                if let Some(d) = deleted.as_deref_mut() {
+                    d.push(key);
+                }
             }
         }
         sweep
@@ -106,12 +116,50 @@ pub struct Shard {
     dbs: Box<[Db]>,
 }
 
-/// Counters a worker keeps for INFO stats; summed over workers when INFO asks.
+/// Counters a worker keeps for INFO stats; summed over workers when INFO asks. It also
+/// carries the keyspace events the worker's commands raised, until the server publishes them
+/// (after the command, outside its locks).
 #[derive(Default, Clone, Debug)]
 pub struct KeyStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    /// Keyspace events of the enabled classes (see [`Keyspace::set_notify_classes`]), in the
+    /// order they happened.
+    pub events: Vec<KeyEvent>,
+}
+
+impl KeyStats {
+    /// Records a keyspace event on `key` of database `db`.
+    pub fn event(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        self.events.push(KeyEvent {
+            class,
+            event,
+            db,
+            key: key.into(),
+        });
+    }
+}
+
+/// A keyspace event (Redis's keyspace notifications): `event` happened to `key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// Its notification class bit.
+    pub class: u32,
+    pub event: &'static str,
+    pub db: usize,
+    pub key: Box<[u8]>,
+}
+
+/// The notification classes of the events the store raises by itself, with Redis's bit
+/// values (the server's configuration knows them all).
+pub mod notify_class {
+    /// A key deleted because its TTL passed (`x`).
+    pub const EXPIRED: u32 = 1 << 8;
+    /// A read lookup found no key (`m`).
+    pub const KEY_MISS: u32 = 1 << 11;
+    /// A key was created (`n`).
+    pub const NEW: u32 = 1 << 14;
 }
 
 /// The whole keyspace.
@@ -129,6 +177,13 @@ pub struct Keyspace {
     /// key as "touched" in the command's [`Locked`], so the server can fail those clients'
     /// EXEC before the locks are released.
     watchers: AtomicUsize,
+    /// Notification classes whose events are recorded (0, the usual case, records none):
+    /// see [`Keyspace::set_notify_classes`].
+    notify: AtomicU32,
+    /// "expired" events of keys the active sweep deleted, for the server to publish.
+    swept: Mutex<Vec<KeyEvent>>,
+    /// True while `swept` may hold events, so taking them is one atomic load when it doesn't.
+    swept_pending: AtomicBool,
 }
 
 /// The sorted, de-duplicated set of shards a command needs.
@@ -151,7 +206,34 @@ impl Keyspace {
             num_dbs,
             waiters: AtomicUsize::new(0),
             watchers: AtomicUsize::new(0),
+            notify: AtomicU32::new(0),
+            swept: Mutex::new(Vec::new()),
+            swept_pending: AtomicBool::new(false),
         }
+    }
+
+    /// Sets the keyspace notification classes (bits of [`KeyEvent::class`]) to record:
+    /// events of these classes raised through [`Keys`] go to the command's
+    /// [`KeyStats::events`], and keys deleted by the active sweep to [`Keyspace::take_swept`]
+    /// when [`notify_class::EXPIRED`] is among them. 0 turns recording off.
+    pub fn set_notify_classes(&self, classes: u32) {
+        self.notify.store(classes, Relaxed);
+    }
+
+    /// True if events of `class` are recorded.
+    #[inline]
+    pub fn notifies(&self, class: u32) -> bool {
+        self.notify.load(Relaxed) & class != 0
+    }
+
+    /// Takes the "expired" events of keys the active sweep deleted since the last call.
+    pub fn take_swept(&self) -> Vec<KeyEvent> {
+        if !self.swept_pending.load(Relaxed) {
+            return Vec::new();
+        }
+        let mut swept = self.swept.lock();
+        self.swept_pending.store(false, Relaxed);
+        std::mem::take(&mut *swept)
     }
 
     /// Records how many keys are WATCHed (see the field's docs).
@@ -246,6 +328,8 @@ impl Keyspace {
         let started = Instant::now();
         let mut removed = 0;
         let mut scratch = Vec::new();
+        let mut deleted = Vec::new();
+        let record = self.notifies(notify_class::EXPIRED);
         for db in 0..self.num_dbs {
             let (mut with_ttl, mut expired) = (0, 0);
             for _ in 0..SWEEP_MAX_CHUNKS {
@@ -255,8 +339,23 @@ impl Keyspace {
                     if d.expires == 0 {
                         break;
                     }
-                    d.sweep_chunk(now_ms, max_buckets, &mut scratch)
+                    d.sweep_chunk(
+                        now_ms,
+                        max_buckets,
+                        &mut scratch,
+                        record.then_some(&mut deleted),
+                    )
                 };
+                if !deleted.is_empty() {
+                    let mut swept = self.swept.lock();
+                    swept.extend(deleted.drain(..).map(|key| KeyEvent {
+                        class: notify_class::EXPIRED,
+                        event: "expired",
+                        db,
+                        key,
+                    }));
+                    self.swept_pending.store(true, Relaxed);
+                }
                 with_ttl += sweep.with_ttl;
                 expired += sweep.removed;
                 removed += sweep.removed;
@@ -274,11 +373,7 @@ impl Keyspace {
     pub fn db_sizes(&self) -> Vec<(usize, usize)> {
         let mut sizes = vec![(0, 0); self.num_dbs];
         for shard in self.shards.iter() {
-            let g = shard.lock();
-            for (i, db) in g.dbs.iter().enumerate() {
-                sizes[i].0 += db.dict.len();
-                sizes[i].1 += db.expires;
-            }
+            add_sizes(&mut sizes, &shard.lock());
         }
         sizes
     }
@@ -345,7 +440,26 @@ impl Drop for Locked<'_> {
     }
 }
 
+/// Adds one shard's (keys, keys with a TTL) per database to `sizes`.
+fn add_sizes(sizes: &mut [(usize, usize)], shard: &Shard) {
+    for (i, db) in shard.dbs.iter().enumerate() {
+        sizes[i].0 += db.dict.len();
+        sizes[i].1 += db.expires;
+    }
+}
+
 impl<'a> Locked<'a> {
+    /// [`Keyspace::db_sizes`] through locks that hold every shard already (INFO inside a
+    /// script or EXEC, which must not lock a shard twice).
+    pub fn db_sizes(&self) -> Vec<(usize, usize)> {
+        debug_assert!(self.all);
+        let mut sizes = vec![(0, 0); self.ks.num_dbs];
+        for (_, g) in &self.guards {
+            add_sizes(&mut sizes, g);
+        }
+        sizes
+    }
+
     /// Takes the keys that may now serve blocked clients (see [`Keyspace::set_waiters`]).
     pub fn take_ready(&mut self) -> Vec<(usize, Box<[u8]>)> {
         std::mem::take(&mut self.ready)
@@ -422,6 +536,15 @@ impl Keys<'_, '_> {
         self.db
     }
 
+    /// Records keyspace event `event` of class `class` on `key`, if that class is enabled
+    /// (see [`Keyspace::set_notify_classes`]).
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.locked.ks.notifies(class) {
+            self.stats.event(class, event, self.db, key);
+        }
+    }
+
     #[inline]
     fn db_for(&mut self, h: u64) -> &mut Db {
         db_of(self.locked, self.db, h)
@@ -490,6 +613,9 @@ impl Keys<'_, '_> {
             Some(e) if e.is_expired(now) => {
                 if note_stale(stale, dbi, h, key, now) {
                     stats.expired_keys += 1;
+                    if ks.notifies(notify_class::EXPIRED) {
+                        stats.event(notify_class::EXPIRED, "expired", dbi, key);
+                    }
                 }
                 None
             }
@@ -506,6 +632,9 @@ impl Keys<'_, '_> {
                 stats.keyspace_hits += 1;
             } else {
                 stats.keyspace_misses += 1;
+                if ks.notifies(notify_class::KEY_MISS) {
+                    stats.event(notify_class::KEY_MISS, "keymiss", dbi, key);
+                }
             }
         }
         found
@@ -526,6 +655,7 @@ impl Keys<'_, '_> {
     fn count_expired(&mut self, key: &[u8]) {
         if !self.locked.settle_stale(self.db, key) {
             self.stats.expired_keys += 1;
+            self.notify(notify_class::EXPIRED, "expired", key);
         }
     }
 
@@ -552,6 +682,11 @@ impl Keys<'_, '_> {
         }
         let h = hash_bytes(entry.key());
         let has_ttl = entry.expire_at().is_some();
+        let new_key = self
+            .locked
+            .ks
+            .notifies(notify_class::NEW)
+            .then(|| Box::<[u8]>::from(entry.key()));
         let db = self.db_for(h);
         let old = db.dict.insert(h, entry);
         if old.as_ref().is_some_and(|o| o.expire_at().is_some()) {
@@ -560,7 +695,11 @@ impl Keys<'_, '_> {
         if has_ttl {
             db.expires += 1;
         }
-        self.expired_live(old)
+        let live = self.expired_live(old);
+        if let (None, Some(key)) = (&live, new_key) {
+            self.notify(notify_class::NEW, "new", &key);
+        }
+        live
     }
 
     /// Sets a string value: a new key, or an overwrite that keeps the TTL if `expire` is
@@ -572,6 +711,7 @@ impl Keys<'_, '_> {
         let (now, lru, dbi) = (self.now_ms, self.lru, self.db);
         let db = db_of(self.locked, dbi, h);
         let mut was_expired = false;
+        let mut created = false;
         if let Some(e) = db.dict.get_mut(h, key) {
             was_expired = e.is_expired(now);
             let expire = if was_expired {
@@ -605,9 +745,13 @@ impl Keys<'_, '_> {
                 _ => None,
             };
             db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
+            created = true;
         }
         if was_expired {
             self.count_expired(key);
+        }
+        if was_expired || created {
+            self.notify(notify_class::NEW, "new", key);
         }
     }
 

@@ -11,8 +11,10 @@ use flowkv_store::{Entry, Expire, Keys, Kind, Value};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::commands::string::{int_arg, max_string_len};
+use crate::config::notify::{GENERIC, STRING};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("setbit", 4, Group::Bitmap)
@@ -157,6 +159,9 @@ fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (old, grown || old != on)
     };
     // Like Redis, count a change only if the key was created or grown or the bit flipped.
+    if changed {
+        notify(ctx, STRING, "setbit", args.get(1));
+    }
     ctx.dirty += u64::from(changed);
     ctx.out.int(i64::from(old));
     Ok(())
@@ -366,6 +371,14 @@ fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         };
         (changed, res.len())
     };
+    if changed {
+        let (class, event) = if len == 0 {
+            (GENERIC, "del")
+        } else {
+            (STRING, "set")
+        };
+        notify(ctx, class, event, args.get(2));
+    }
     ctx.dirty += u64::from(changed);
     ctx.out.int(len as i64);
     Ok(())
@@ -564,6 +577,9 @@ fn run_fields(ctx: &mut Ctx<'_>, key: &[u8], fields: &[Field]) -> CmdResult {
         }
         changes
     };
+    if changes > 0 {
+        notify(ctx, STRING, "setbit", key);
+    }
     ctx.dirty += changes;
     Ok(())
 }

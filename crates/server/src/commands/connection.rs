@@ -349,6 +349,7 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// default-user authentication), as a pooled connection expects.
 fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     ctx.srv.watches.unwatch_all(ctx.srv, ctx.client);
+    ctx.srv.pubsub().unsubscribe_all(ctx.client);
     let client = &mut *ctx.client;
     client.multi = None;
     client.shared.set_flag(flag::MULTI, false);

@@ -11,12 +11,14 @@ use flowkv_store::keyspace::idle_seconds;
 use flowkv_store::{Entry, Value};
 
 use crate::command::{flags::*, Command, Group, KeyPositions};
+use crate::commands::persist;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 pub static COMMANDS: &[Command] = &[Command::new("debug", -2, Group::Server)
     .flags(ADMIN | NOSCRIPT | LOADING | STALE)
     .movable_keys(debug_keys)
+    .locks_all_when(locks_all)
     .key_specs(&[])
     .handler(debug)
     .doc(
@@ -38,6 +40,13 @@ fn debug_keys(args: Args<'_>) -> KeyPositions {
     }
 }
 
+/// DEBUG RELOAD and DIGEST work on the whole keyspace: dispatch (or EXEC) locks every shard
+/// for them, so they never lock shards a transaction already holds.
+fn locks_all(args: Args<'_>) -> bool {
+    let sub = args.try_get(1).unwrap_or_default();
+    sub.eq_ignore_ascii_case(b"reload") || sub.eq_ignore_ascii_case(b"digest")
+}
+
 /// Subcommand, arity (Redis's: `n` exactly, `-n` at least) and handler.
 type Sub = (&'static str, i32, fn(&mut Ctx<'_>, Args<'_>) -> CmdResult);
 
@@ -45,12 +54,14 @@ const SUBCOMMANDS: &[Sub] = &[
     ("help", 2, help),
     ("sleep", 3, sleep),
     ("set-active-expire", 3, set_active_expire),
+    ("set-disable-deny-scripts", 3, set_disable_deny_scripts),
     ("object", 3, object),
     ("log", 3, log),
     ("error", 3, error),
     ("protocol", 3, protocol),
     ("digest", 2, digest),
     ("digest-value", -2, digest_value),
+    ("reload", -2, reload),
 ];
 
 const HELP: &[&str] = &[
@@ -70,6 +81,21 @@ const HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
+    "SET-DISABLE-DENY-SCRIPTS <0|1>",
+    "    Setting it to 1 lets scripts run commands that are normally denied in scripts.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -142,6 +168,15 @@ fn sleep(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// DEBUG SET-DISABLE-DENY-SCRIPTS 0|1: lets scripts run commands flagged `noscript` (the
+/// suite uses it to test every command's reply conversion from Lua).
+fn set_disable_deny_scripts(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = flowkv_store::num::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)? != 0;
+    crate::scripting::set_disable_deny_scripts(on);
+    ctx.out.ok();
+    Ok(())
+}
+
 /// DEBUG SET-ACTIVE-EXPIRE 0|1: turns the background expiry cycle off (0) or on.
 fn set_active_expire(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let on = flowkv_store::num::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)? != 0;
@@ -154,13 +189,14 @@ fn set_active_expire(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// address, stable while the key is modified in place.
 fn object(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let now = ctx.now_ms;
+    let opts = persist::write_options(ctx.srv);
     let (mut keys, out) = ctx.keys_out();
     let e = keys.peek(args.get(2)).ok_or(CmdError::NoSuchKey)?;
     let line = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         e,
         e.encoding(),
-        serialized_len(e),
+        serialized_len(e, opts),
         e.lru(),
         idle_seconds(e.lru(), now)
     );
@@ -168,27 +204,50 @@ fn object(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// The size of the value in an RDB file, without LZF compression: a string that is a
-/// 32-bit integer is stored as 1, 2 or 4 bytes after a type byte, any other string as a
-/// length prefix and its bytes. Only strings exist so far; other types report 0 until the
-/// RDB writer can size them.
-fn serialized_len(e: &Entry) -> usize {
-    let Some(s) = e.string() else { return 0 };
-    if s.len() <= 11 {
-        match flowkv_store::num::parse_i64(s) {
-            Some(n) if i8::try_from(n).is_ok() => return 2,
-            Some(n) if i16::try_from(n).is_ok() => return 3,
-            Some(n) if i32::try_from(n).is_ok() => return 5,
-            _ => {}
+/// The size of the value's RDB encoding (type byte excluded), as Redis's
+/// `serializedlength`: what SAVE would write for it, LZF compression included.
+fn serialized_len(e: &Entry, opts: flowkv_persist::WriteOptions) -> usize {
+    let mut buf = Vec::new();
+    flowkv_persist::write::write_value(&mut buf, e, opts);
+    buf.len() - 1
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset, empties memory and loads the
+/// file back, as Redis does (the suite uses it to check that every encoding round-trips).
+fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for opt in args.iter().skip(2) {
+        if opt.eq_ignore_ascii_case(b"merge") {
+            merge = true;
+        } else if opt.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if opt.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            return Err(CmdError::msg(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
         }
     }
-    let prefix = match s.len() {
-        0..=63 => 1,
-        64..=16383 => 2,
-        n if u32::try_from(n).is_ok() => 5,
-        _ => 9,
-    };
-    prefix + s.len()
+    let (srv, now) = (ctx.srv, ctx.now_ms);
+    let locked = ctx.locked.as_mut().expect("locks_all");
+    if save {
+        persist::save(srv, locked).map_err(|_| CmdError::msg("ERR"))?;
+    }
+    if flush {
+        let mut stats = flowkv_store::KeyStats::default();
+        for db in 0..srv.keyspace.num_dbs() {
+            drop(locked.db(db, now, &mut stats).flush());
+        }
+    }
+    match persist::load(srv, locked, merge) {
+        Ok(Some(_)) => {
+            eprintln!("DB reloaded by DEBUG RELOAD");
+            ctx.out.ok();
+            Ok(())
+        }
+        Ok(None) | Err(_) => Err(CmdError::msg("ERR Error trying to load the RDB dump")),
+    }
 }
 
 /// DEBUG LOG <message>: writes a line to the server log (the suite marks test starts).
@@ -351,7 +410,7 @@ fn digest(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let mut failure = None;
     {
         let srv = ctx.srv;
-        let mut locked = srv.keyspace.lock_all();
+        let locked = ctx.locked.as_mut().expect("locks_all");
         for db in 0..srv.keyspace.num_dbs() {
             let mut keys = locked.db(db, ctx.now_ms, ctx.stats);
             let dbid = (db as u64).to_le_bytes();
@@ -401,7 +460,8 @@ mod tests {
 
     #[test]
     fn serialized_lengths() {
-        let len = |v: &str| serialized_len(&Entry::new_string(b"k", v.as_bytes(), None, 0));
+        let opts = flowkv_persist::WriteOptions { compress: false };
+        let len = |v: &str| serialized_len(&Entry::new_string(b"k", v.as_bytes(), None, 0), opts);
         assert_eq!(len("12"), 2);
         assert_eq!(len("12345"), 3);
         assert_eq!(len("123456789"), 5);

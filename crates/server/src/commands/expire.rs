@@ -5,8 +5,10 @@ use flowkv_protocol::Args;
 use flowkv_store::num::parse_i64;
 
 use crate::command::{acl, flags::*, Command, Group};
+use crate::config::notify::GENERIC;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("expire", -3, Group::Generic)
@@ -233,11 +235,18 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit) -> CmdResult {
         return Ok(());
     }
     // A deadline at or before now deletes the key at once, as Redis does.
-    match u64::try_from(when).ok().filter(|&w| w > now) {
-        Some(at) => keys.set_expire(key, Some(at)),
-        None => keys.remove(key).is_some(),
+    let event = match u64::try_from(when).ok().filter(|&w| w > now) {
+        Some(at) => {
+            keys.set_expire(key, Some(at));
+            "expire"
+        }
+        None => {
+            keys.remove(key);
+            "del"
+        }
     };
     out.int(1);
+    notify(ctx, GENERIC, event, key);
     Ok(())
 }
 
@@ -300,5 +309,8 @@ fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         keys.set_expire(key, None);
     }
     out.int(i64::from(had_ttl));
+    if had_ttl {
+        notify(ctx, GENERIC, "persist", key);
+    }
     Ok(())
 }

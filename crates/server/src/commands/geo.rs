@@ -16,6 +16,7 @@ use flowkv_store::{Entry, Keys, Value};
 
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, Handler, KeyPositions};
+use crate::config::notify::{GENERIC, ZSET};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::geohash::{self, HashBits, Shape, ShapeKind};
@@ -309,6 +310,9 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             counts
         }
     };
+    if added + updated > 0 {
+        crate::notify::event(ctx, ZSET, "zadd", key);
+    }
     ctx.dirty += added + updated;
     ctx.out
         .int((if ch { added + updated } else { added }) as i64);
@@ -688,7 +692,7 @@ fn run_search(
         return Ok(match q.store {
             Some(dst) => {
                 out.int(0);
-                u64::from(keys.remove(args.get(dst)).is_some())
+                deleted_store(keys, args.get(dst))
             }
             None => {
                 out.array(0);
@@ -715,7 +719,7 @@ fn run_search(
     let dst = args.get(dst);
     out.int(points.len() as i64);
     if points.is_empty() {
-        return Ok(u64::from(keys.remove(dst).is_some()));
+        return Ok(deleted_store(keys, dst));
     }
     let mut result = ZSetValue::default();
     for p in &points {
@@ -728,7 +732,22 @@ fn run_search(
         None,
         0,
     ));
+    let event = if v.search_store {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    keys.notify(ZSET, event, dst);
     Ok(points.len() as u64)
+}
+
+/// Deletes a store destination for an empty result; returns the change count (0 or 1).
+fn deleted_store(keys: &mut Keys<'_, '_>, dst: &[u8]) -> u64 {
+    let deleted = keys.remove(dst).is_some();
+    if deleted {
+        keys.notify(GENERIC, "del", dst);
+    }
+    u64::from(deleted)
 }
 
 /// The points inside `shape`, cell by cell; with `limit` > 0 the scan stops at that many.

@@ -16,11 +16,14 @@ use flowkv_store::num::{format_incr_float, parse_cursor, parse_f64, parse_i64, u
 use flowkv_store::{Entry, Value};
 use rand::seq::SliceRandom;
 
+use super::collection_args::{random_count, scan_options};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::commands::string::int_arg;
+use crate::config::notify::{GENERIC, HASH};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 
 const fn hash_cmd(
     name: &'static str,
@@ -209,6 +212,7 @@ fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Ok(created)
     })?;
     ctx.dirty += (args.len() as u64 - 2) / 2;
+    notify(ctx, HASH, "hset", args.get(1));
     if ctx.cmd.name == "hset" {
         ctx.out.int(created);
     } else {
@@ -224,6 +228,9 @@ fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let done = update(ctx, args.get(1), |h| {
         Ok(!h.contains(field) && h.set(field, value, lim))
     })?;
+    if done {
+        notify(ctx, HASH, "hset", args.get(1));
+    }
     ctx.dirty += u64::from(done);
     ctx.out.int(i64::from(done));
     Ok(())
@@ -309,11 +316,19 @@ fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err(CmdError::WrongType);
         };
         let deleted = args.iter().skip(2).filter(|f| h.remove(f)).count();
-        if h.is_empty() {
+        let emptied = h.is_empty();
+        if emptied {
             keys.remove(key);
         }
-        deleted
+        (deleted, emptied)
     };
+    let (deleted, emptied) = deleted;
+    if deleted > 0 {
+        notify(ctx, HASH, "hdel", key);
+        if emptied {
+            notify(ctx, GENERIC, "del", key);
+        }
+    }
     ctx.dirty += deleted as u64;
     ctx.out.int(deleted as i64);
     Ok(())
@@ -359,6 +374,7 @@ fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Ok(new)
     })?;
     ctx.dirty += 1;
+    notify(ctx, HASH, "hincrby", args.get(1));
     ctx.out.int(new);
     Ok(())
 }
@@ -385,6 +401,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Ok(text)
     })?;
     ctx.dirty += 1;
+    notify(ctx, HASH, "hincrbyfloat", args.get(1));
     ctx.out.bulk(&text);
     Ok(())
 }
@@ -414,24 +431,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         return Ok(());
     }
-    let l = int_arg(args.get(2))?;
-    if l == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    let with_values = match args.try_get(3) {
-        None => false,
-        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(b"withvalues") => true,
-        Some(_) => return Err(CmdError::Syntax),
-    };
-    let out_of_range = || CmdError::msg("ERR value is out of range");
-    if with_values && l.unsigned_abs() > (i64::MAX / 2) as u64 {
-        return Err(out_of_range());
-    }
-    if l < 0 && l.unsigned_abs() > super::MAX_RANDOM_REPEATS {
-        return Err(out_of_range());
-    }
+    let (l, with_values) = random_count(args, Some(b"withvalues"))?;
     let (mut keys, out) = ctx.keys_out();
     let Some(h) = keys.read(args.get(1)).map(as_hash).transpose()? else {
         out.array(0);
@@ -490,27 +490,7 @@ fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         out.array(0);
         return Ok(());
     };
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(val) = args.try_get(i + 1) else {
-            return Err(CmdError::Syntax);
-        };
-        let opt = args.get(i);
-        if opt.eq_ignore_ascii_case(b"count") {
-            let n = int_arg(val)?;
-            count = usize::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or(CmdError::Syntax)?;
-        } else if opt.eq_ignore_ascii_case(b"match") {
-            pattern = (val != b"*").then_some(val);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (count, pattern) = scan_options(args, 3)?;
     // Dict::scan lends each item only for the callback, so matches are copied out
     // (field, value, field, value…).
     let mut found: Vec<Box<[u8]>> = Vec::new();

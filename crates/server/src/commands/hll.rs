@@ -10,6 +10,7 @@ use flowkv_store::{Entry, Keys, Value};
 
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
+use crate::config::notify::STRING;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::server::Server;
@@ -147,6 +148,9 @@ fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         updated
     };
+    if updated > 0 {
+        crate::notify::event(ctx, STRING, "pfadd", args.get(1));
+    }
     ctx.dirty += updated;
     ctx.out.int(i64::from(updated > 0));
     Ok(())
@@ -214,6 +218,8 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         hll::invalidate_cache(buf);
     }
+    // Redis reports a merge as a mass PFADD on the destination.
+    crate::notify::event(ctx, STRING, "pfadd", args.get(1));
     ctx.dirty += 1;
     ctx.out.ok();
     Ok(())

@@ -9,8 +9,10 @@ use flowkv_store::{Entry, Keys};
 
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
+use crate::config::notify::GENERIC;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::{event as notify, event_in as notify_in};
 
 pub static COMMANDS: &[Command] = &[
     Command::new("del", -2, Group::Generic)
@@ -231,22 +233,34 @@ fn parse_db(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
 
 /// DEL key [key ...]: the number of keys removed. Values are freed in place.
 fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let mut keys = ctx.keys();
-    let n = args
-        .iter()
-        .skip(1)
-        .filter(|k| keys.remove(k).is_some())
-        .count();
-    ctx.out.int(n as i64);
+    let mut n = 0;
+    for k in args.iter().skip(1) {
+        if ctx.keys().remove(k).is_some() {
+            notify(ctx, GENERIC, "del", k);
+            n += 1;
+        }
+    }
+    ctx.out.int(n);
     Ok(())
 }
 
 /// UNLINK key [key ...]: like DEL, but the removed values are freed only after the shard
 /// locks are released, so a large value does not hold up other clients of those shards.
 fn unlink(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let mut keys = ctx.keys();
-    let removed: Vec<Entry> = args.iter().skip(1).filter_map(|k| keys.remove(k)).collect();
-    drop(ctx.locked.take());
+    let mut removed: Vec<Entry> = Vec::new();
+    for k in args.iter().skip(1) {
+        if let Some(e) = ctx.keys().remove(k) {
+            notify(ctx, GENERIC, "del", k);
+            removed.push(e);
+        }
+    }
+    // Inside EXEC or a script the locks are the transaction's and must stay. Otherwise
+    // WATCHers learn of the removals before the locks go, as dispatch would do.
+    if !ctx.deny_blocking {
+        if let Some(mut locked) = ctx.locked.take() {
+            ctx.srv.watches.touch_changed(&mut locked);
+        }
+    }
     ctx.out.int(removed.len() as i64);
     drop(removed);
     Ok(())
@@ -318,6 +332,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
     } else {
         out.ok();
     }
+    notify(ctx, GENERIC, "rename_from", src);
+    notify(ctx, GENERIC, "rename_to", dst);
     Ok(())
 }
 
@@ -351,6 +367,7 @@ fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let copied = replace || !to.contains(dst);
     if copied {
         to.insert(copy);
+        notify_in(ctx, target, GENERIC, "copy_to", dst);
     }
     ctx.out.int(i64::from(copied));
     Ok(())
@@ -363,6 +380,10 @@ fn move_(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::msg(SAME_OBJECT));
     }
     let moved = ctx.keys().move_to_db(args.get(1), target);
+    if moved {
+        notify(ctx, GENERIC, "move_from", args.get(1));
+        notify_in(ctx, target, GENERIC, "move_to", args.get(1));
+    }
     ctx.out.int(i64::from(moved));
     Ok(())
 }

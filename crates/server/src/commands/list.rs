@@ -17,8 +17,10 @@ use super::string::int_arg;
 use crate::blocking::{self, Served, WaitOp};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
+use crate::config::notify::{GENERIC, LIST};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 use crate::server::Server;
 
 const PUSH_COMPLEXITY: &str = "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.";
@@ -295,7 +297,32 @@ fn delete_if_empty(keys: &mut Keys<'_, '_>, key: &[u8]) {
         .is_some_and(|e| matches!(e.value(), Value::List(l) if l.is_empty()));
     if empty {
         keys.remove(key);
+        keys.notify(GENERIC, "del", key);
     }
+}
+
+/// The keyspace event of a pop from one end.
+fn pop_event(front: bool) -> &'static str {
+    if front {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+/// The keyspace event of a push onto one end.
+fn push_event(front: bool) -> &'static str {
+    if front {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+/// Records the pop event for `key`, then deletes the list if the pop emptied it.
+fn popped(keys: &mut Keys<'_, '_>, key: &[u8], front: bool) {
+    keys.notify(LIST, pop_event(front), key);
+    delete_if_empty(keys, key);
 }
 
 /// LEFT or RIGHT (any case): true for LEFT, the head.
@@ -368,6 +395,7 @@ fn push(ctx: &mut Ctx<'_>, args: Args<'_>, front: bool, only_existing: bool) -> 
     };
     if len > 0 {
         ctx.dirty += (args.len() - 2) as u64;
+        notify(ctx, LIST, push_event(front), key);
     }
     ctx.out.int(len as i64);
     Ok(())
@@ -447,7 +475,9 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, front: bool) -> CmdResult {
                 }
             },
         };
-        delete_if_empty(&mut keys, key);
+        if removed > 0 {
+            popped(&mut keys, key, front);
+        }
         removed
     };
     ctx.dirty += removed as u64;
@@ -515,6 +545,7 @@ fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let i = resolve_index(index, list.len()).ok_or(CmdError::OutOfRange)?;
         list.set(i, args.get(3), limit);
     }
+    notify(ctx, LIST, "lset", args.get(1));
     ctx.dirty += 1;
     ctx.out.ok();
     Ok(())
@@ -548,6 +579,7 @@ fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match len {
         Some(len) => {
             ctx.dirty += 1;
+            notify(ctx, LIST, "linsert", args.get(1));
             ctx.out.int(len as i64);
         }
         None => ctx.out.int(-1),
@@ -568,7 +600,10 @@ fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let list = list_mut(e)?;
         let max = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
         let removed = list.remove_matching(args.get(3), max, count < 0);
-        delete_if_empty(&mut keys, key);
+        if removed > 0 {
+            keys.notify(LIST, "lrem", key);
+            delete_if_empty(&mut keys, key);
+        }
         removed
     };
     ctx.dirty += removed as u64;
@@ -592,6 +627,7 @@ fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let (from, n) = resolve_range(start, end, len);
         list.remove_range(from + n, len);
         list.remove_range(0, from);
+        keys.notify(LIST, "ltrim", key);
         delete_if_empty(&mut keys, key);
         len - n
     };
@@ -735,7 +771,8 @@ fn move_one(
             insert_list(keys, dst, list);
         }
     }
-    delete_if_empty(keys, src);
+    keys.notify(LIST, push_event(to_left), dst);
+    popped(keys, src, from_left);
     Ok(Some(value))
 }
 
@@ -828,7 +865,7 @@ fn mpop_first<'n>(
         out.array(2);
         out.bulk(key);
         let removed = pop_into_reply(out, list, front, count);
-        delete_if_empty(keys, key);
+        popped(keys, key, front);
         return Ok(removed);
     }
     Ok(0)
@@ -863,7 +900,7 @@ fn bpop(ctx: &mut Ctx<'_>, args: Args<'_>, front: bool) -> CmdResult {
             out.array(2);
             out.bulk(key);
             out.bulk(&value);
-            delete_if_empty(&mut keys, key);
+            popped(&mut keys, key, front);
             ctx.dirty += 1;
             return Ok(());
         }
@@ -959,7 +996,7 @@ pub(crate) fn serve_blocked(
             out.array(2);
             out.bulk(key);
             out.bulk(&value);
-            delete_if_empty(keys, key);
+            popped(keys, key, *front);
             1
         }
         WaitOp::ListMultiPop { front, count } => {

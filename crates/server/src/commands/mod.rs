@@ -12,6 +12,7 @@ use flowkv_store::num::parse_i64;
 use crate::command::{Command, KeyPositions};
 
 pub mod bitmap;
+pub mod collection_args;
 pub mod config;
 pub mod connection;
 pub mod debug;
@@ -24,6 +25,9 @@ pub mod keys;
 pub mod list;
 pub mod memory;
 pub mod multi;
+pub mod persist;
+pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -64,11 +68,14 @@ fn families() -> impl Iterator<Item = &'static Command> {
         geo::COMMANDS,
         sort::COMMANDS,
         multi::COMMANDS,
+        scripting::COMMANDS,
+        pubsub::COMMANDS,
         server::COMMANDS,
         memory::COMMANDS,
         config::COMMANDS,
         introspect::COMMANDS,
         debug::COMMANDS,
+        persist::COMMANDS,
     ]
     .into_iter()
     .flatten()

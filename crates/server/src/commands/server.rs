@@ -16,7 +16,7 @@ use crate::server::unix_us;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("info", -1, Group::Server)
-        .flags(LOADING | STALE)
+        .flags(LOADING | STALE | READS_ALL_SHARDS)
         .acl(acl::DANGEROUS)
         .tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"])
         .handler(info_cmd)
@@ -92,7 +92,10 @@ pub static COMMANDS: &[Command] = &[
 /// INFO [section ...]: a text report, verbatim "txt" in RESP3.
 fn info_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let sel = info::Selection::parse(args.iter().skip(1));
-    let text = info::render(ctx.srv, &sel);
+    // Inside a script or EXEC every shard is already held (see READS_ALL_SHARDS): count keys
+    // through those locks instead of taking them again.
+    let held_sizes = ctx.locked.as_ref().map(|l| l.db_sizes());
+    let text = info::render(ctx.srv, &sel, held_sizes);
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
@@ -273,8 +276,8 @@ fn lastsave(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server. On success nothing is
 /// sent: the connection closes as the process exits, as with Redis.
 ///
-/// flowkv has no persistence yet, so nothing can be saved: an explicit SAVE fails (unless
-/// FORCE, which shuts down anyway), and the log says the dataset was not saved.
+/// Saves first when asked to (SAVE) or when save points are configured and NOSAVE is not
+/// given; a failed save keeps the server running unless FORCE.
 fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (mut nosave, mut save, mut force, mut abort) = (false, false, false, false);
     let mut now = false;
@@ -304,12 +307,22 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let wants_save =
         save || (!nosave && !ctx.srv.config.get("save").unwrap_or_default().is_empty());
     if wants_save {
-        eprintln!("Not saving the dataset: flowkv has no persistence yet.");
-        if save && !force {
-            eprintln!("Error trying to save the DB, can't exit.");
-            return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+        eprintln!("Saving the final RDB snapshot before exiting.");
+        let saved = match ctx.locked.as_mut() {
+            Some(locked) => crate::commands::persist::save(ctx.srv, locked),
+            None => crate::commands::persist::save(ctx.srv, &mut ctx.srv.keyspace.lock_all()),
+        };
+        if let Err(e) = saved {
+            eprintln!("{e}");
+            if !force {
+                eprintln!("Error trying to save the DB, can't exit.");
+                return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
         }
     }
+    ctx.srv
+        .shutdown_save_settled
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     ctx.srv.request_shutdown();
     // Run nothing this client pipelined after SHUTDOWN; close when the process exits.
     ctx.client.close_after_reply = true;

@@ -18,11 +18,13 @@ use flowkv_store::set_value::SetValue;
 use flowkv_store::{Entry, Keys, Kind, Value};
 use rand::seq::SliceRandom;
 
+use super::collection_args::{random_count, scan_options};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
-use crate::commands::string::int_arg;
+use crate::config::notify::{GENERIC, SET};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 
 const fn set_cmd(
     name: &'static str,
@@ -209,6 +211,14 @@ fn as_set(e: &Entry) -> Result<&SetValue, CmdError> {
     }
 }
 
+/// Deletes `key` if its set is now empty (Redis never keeps one). Returns whether it did.
+fn s_emptied(keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
+    let empty = keys
+        .peek(key)
+        .is_some_and(|e| matches!(e.value(), Value::Set(s) if s.is_empty()));
+    empty && keys.remove(key).is_some()
+}
+
 /// Stores `set` at `key` (replacing any value and TTL), or deletes `key` if `set` is empty.
 /// Returns true if the keyspace changed.
 fn store(keys: &mut Keys<'_, '_>, key: &[u8], set: SetValue) -> bool {
@@ -239,6 +249,9 @@ fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             added
         }
     };
+    if added > 0 {
+        notify(ctx, SET, "sadd", key);
+    }
     ctx.dirty += added as u64;
     ctx.out.int(added as i64);
     Ok(())
@@ -257,8 +270,11 @@ fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err(CmdError::WrongType);
         };
         let removed = args.iter().skip(2).filter(|m| s.remove(m)).count();
-        if s.is_empty() {
-            keys.remove(key);
+        if removed > 0 {
+            keys.notify(SET, "srem", key);
+        }
+        if s_emptied(&mut keys, key) {
+            keys.notify(GENERIC, "del", key);
         }
         removed
     };
@@ -347,8 +363,11 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             **s = kept;
             popped
         };
-        if s.is_empty() {
-            keys.remove(key);
+        if !popped.is_empty() {
+            keys.notify(SET, "spop", key);
+        }
+        if s_emptied(&mut keys, key) {
+            keys.notify(GENERIC, "del", key);
         }
         popped
     };
@@ -375,18 +394,7 @@ fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         return Ok(());
     }
-    if args.len() > 3 {
-        return Err(CmdError::Syntax);
-    }
-    let l = int_arg(args.get(2))?;
-    if l == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    if l < 0 && l.unsigned_abs() > super::MAX_RANDOM_REPEATS {
-        return Err(CmdError::msg("ERR value is out of range"));
-    }
+    let (l, _) = random_count(args, None)?;
     let (mut keys, out) = ctx.keys_out();
     let Some(s) = keys.read(args.get(1)).map(as_set).transpose()? else {
         out.array(0);
@@ -468,18 +476,28 @@ fn move_member(
     if !s.remove(member) {
         return Ok((0, 0));
     }
-    if s.is_empty() {
-        keys.remove(src);
+    keys.notify(SET, "srem", src);
+    if s_emptied(keys, src) {
+        keys.notify(GENERIC, "del", src);
     }
-    let added = match keys.write(dst).map(Entry::value_mut) {
-        Some(Value::Set(d)) => d.insert(member, max),
-        Some(_) => return Err(CmdError::WrongType),
-        None => {
-            let mut d = SetValue::default();
-            d.insert(member, max);
-            store(keys, dst, d)
-        }
-    };
+    // A destination that already has the member is left untouched (no WATCH or keyspace
+    // event), as in Redis.
+    let present = keys
+        .peek(dst)
+        .is_some_and(|e| matches!(e.value(), Value::Set(d) if d.contains(member)));
+    let added = !present
+        && match keys.write(dst).map(Entry::value_mut) {
+            Some(Value::Set(d)) => d.insert(member, max),
+            Some(_) => return Err(CmdError::WrongType),
+            None => {
+                let mut d = SetValue::default();
+                d.insert(member, max);
+                store(keys, dst, d)
+            }
+        };
+    if added {
+        keys.notify(SET, "sadd", dst);
+    }
     Ok((1, 1 + u64::from(added)))
 }
 
@@ -616,13 +634,19 @@ fn sinterstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for m in intersect(&sets, 0) {
         result.insert(&m, max);
     }
-    store_result(ctx, args.get(1), result)
+    store_result(ctx, args.get(1), result, "sinterstore")
 }
 
-/// Stores a STORE command's result, counts the change and replies with the size.
-fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], result: SetValue) -> CmdResult {
+/// Stores a STORE command's result, counts the change and replies with the size; `event`
+/// is the command's keyspace event (a "del" instead if the empty result deleted the key).
+fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], result: SetValue, event: &'static str) -> CmdResult {
     let n = result.len();
     let changed = store(&mut ctx.keys(), dst, result);
+    if n > 0 {
+        notify(ctx, SET, event, dst);
+    } else if changed {
+        notify(ctx, GENERIC, "del", dst);
+    }
     ctx.dirty += u64::from(changed);
     ctx.out.int(n as i64);
     Ok(())
@@ -643,7 +667,11 @@ fn union_diff_reply(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) -> CmdResult {
 fn union_diff_store(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) -> CmdResult {
     let max = max_intset(ctx);
     let sets = load_sets(&mut ctx.keys(), args.slice_from(2))?;
-    store_result(ctx, args.get(1), union_diff(&sets, op, max))
+    let event = match op {
+        Op::Union => "sunionstore",
+        Op::Diff => "sdiffstore",
+    };
+    store_result(ctx, args.get(1), union_diff(&sets, op, max), event)
 }
 
 fn sunion(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -673,26 +701,7 @@ fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         out.array(0);
         return Ok(());
     };
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(val) = args.try_get(i + 1) else {
-            return Err(CmdError::Syntax);
-        };
-        let opt = args.get(i);
-        if opt.eq_ignore_ascii_case(b"count") {
-            count = usize::try_from(int_arg(val)?)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or(CmdError::Syntax)?;
-        } else if opt.eq_ignore_ascii_case(b"match") {
-            pattern = (val != b"*").then_some(val);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (count, pattern) = scan_options(args, 3)?;
     // Dict::scan lends each member only for the callback, so matches are copied out.
     let mut found: Vec<Box<[u8]>> = Vec::new();
     let next = s.scan(cursor, count, |m| {

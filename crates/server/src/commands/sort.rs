@@ -21,6 +21,7 @@ use flowkv_store::{Entry, Keys, Value};
 
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
+use crate::config::notify::{GENERIC, LIST};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 
@@ -467,9 +468,13 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult 
     }
     let dirty = if total > 0 {
         keys.insert(Entry::new_value(dst, Value::List(Box::new(list)), None, 0));
+        keys.notify(LIST, "sortstore", dst);
         total as u64
+    } else if keys.remove(dst).is_some() {
+        keys.notify(GENERIC, "del", dst);
+        1
     } else {
-        u64::from(keys.remove(dst).is_some())
+        0
     };
     out.int(total as i64);
     ctx.dirty += dirty;

@@ -14,8 +14,10 @@ use flowkv_store::{Entry, Expire, Kind, Value};
 
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
+use crate::config::notify::{GENERIC, STRING};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("get", 2, Group::String)
@@ -399,6 +401,10 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     ctx.keys().set_string(key, args.get(2), expire);
     ctx.dirty += 1;
+    notify(ctx, STRING, "set", key);
+    if at.is_some() {
+        notify(ctx, GENERIC, "expire", key);
+    }
     if !o.get {
         ctx.out.ok();
     }
@@ -414,6 +420,9 @@ fn setnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         done
     };
+    if done {
+        notify(ctx, STRING, "set", args.get(1));
+    }
     ctx.dirty += u64::from(done);
     ctx.out.int(i64::from(done));
     Ok(())
@@ -425,6 +434,8 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: Args<'_>, unit: TtlUnit) -> CmdResult {
     ctx.keys()
         .set_string(args.get(1), args.get(3), Expire::At(at));
     ctx.dirty += 1;
+    notify(ctx, STRING, "set", args.get(1));
+    notify(ctx, GENERIC, "expire", args.get(1));
     ctx.out.ok();
     Ok(())
 }
@@ -442,6 +453,7 @@ fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.keys()
         .set_string(args.get(1), args.get(2), Expire::Clear);
     ctx.dirty += 1;
+    notify(ctx, STRING, "set", args.get(1));
     Ok(())
 }
 
@@ -449,6 +461,7 @@ fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if reply_value(ctx, args.get(1))? {
         ctx.keys().remove(args.get(1));
         ctx.dirty += 1;
+        notify(ctx, GENERIC, "del", args.get(1));
     }
     Ok(())
 }
@@ -469,17 +482,20 @@ fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let at = o.expire.map(|(u, v)| expire_at(ctx, u, v)).transpose()?;
     reply_value(ctx, key)?;
     let now = ctx.now_ms;
-    let changed = {
+    let (changed, event) = {
         let mut keys = ctx.keys();
         match (o.expire, at) {
             (Some((TtlUnit::ExAt | TtlUnit::PxAt, _)), Some(at)) if at <= now => {
-                keys.remove(key).is_some()
+                (keys.remove(key).is_some(), "del")
             }
-            (_, Some(at)) => keys.set_expire(key, Some(at)),
-            _ if o.persist && had_ttl => keys.set_expire(key, None),
-            _ => false,
+            (_, Some(at)) => (keys.set_expire(key, Some(at)), "expire"),
+            _ if o.persist && had_ttl => (keys.set_expire(key, None), "persist"),
+            _ => (false, ""),
         }
     };
+    if changed {
+        notify(ctx, GENERIC, event, key);
+    }
     ctx.dirty += u64::from(changed);
     Ok(())
 }
@@ -515,9 +531,10 @@ fn mset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Sets every key/value pair of MSET / MSETNX.
 fn set_pairs(ctx: &mut Ctx<'_>, args: Args<'_>) {
     ctx.dirty += (args.len() / 2) as u64;
-    let mut keys = ctx.keys();
     for i in (1..args.len()).step_by(2) {
-        keys.set_string(args.get(i), args.get(i + 1), Expire::Clear);
+        ctx.keys()
+            .set_string(args.get(i), args.get(i + 1), Expire::Clear);
+        notify(ctx, STRING, "set", args.get(i));
     }
 }
 
@@ -556,6 +573,7 @@ fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
         }
     };
+    notify(ctx, STRING, "append", key);
     ctx.dirty += 1;
     ctx.out.int(len as i64);
     Ok(())
@@ -592,6 +610,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             }
         }
     };
+    notify(ctx, STRING, "incrby", key);
     ctx.dirty += 1;
     ctx.out.int(new);
     Ok(())
@@ -639,6 +658,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         keys.set_string(key, &text, Expire::Keep);
         text
     };
+    notify(ctx, STRING, "incrbyfloat", key);
     ctx.dirty += 1;
     ctx.out.bulk(&text);
     Ok(())
@@ -721,7 +741,10 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
         }
     };
-    ctx.dirty += u64::from(!val.is_empty());
+    if !val.is_empty() {
+        notify(ctx, STRING, "setrange", key);
+        ctx.dirty += 1;
+    }
     ctx.out.int(len as i64);
     Ok(())
 }

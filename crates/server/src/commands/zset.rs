@@ -20,12 +20,15 @@ use flowkv_store::zset_value::{LexBound, ScoreBound, ZSetLimits, ZSetValue};
 use flowkv_store::{Entry, Keys, Kind, Value};
 use rand::seq::SliceRandom;
 
+use super::collection_args::{random_count, scan_options};
 use crate::blocking::{self, Served, WaitOp};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::commands::string::int_arg;
+use crate::config::notify::{GENERIC, ZSET};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
 
 const fn z(name: &'static str, arity: i32, flags: u32, h: crate::command::Handler) -> Command {
     Command::new(name, arity, Group::SortedSet)
@@ -438,15 +441,34 @@ fn reply_pairs<'a>(
 
 /// Stores `z` at `key` (replacing any value and TTL) or deletes `key` if `z` is empty, and
 /// counts the change as Redis does (a store is one change, deleting a missing key none).
-fn store_zset(ctx: &mut Ctx<'_>, key: &[u8], z: ZSetValue) {
+/// `event` is the storing command's keyspace event ("del" replaces it for a deletion).
+fn store_zset(ctx: &mut Ctx<'_>, key: &[u8], z: ZSetValue, event: &'static str) {
     let mut keys = ctx.keys();
     let changed = if z.is_empty() {
-        keys.remove(key).is_some()
+        let deleted = keys.remove(key).is_some();
+        if deleted {
+            keys.notify(GENERIC, "del", key);
+        }
+        deleted
     } else {
         keys.insert(Entry::new_value(key, Value::ZSet(Box::new(z)), None, 0));
+        keys.notify(ZSET, event, key);
         true
     };
     ctx.dirty += u64::from(changed);
+}
+
+/// Records `event` on `key`, then deletes the key if its sorted set is now empty (with a
+/// "del" event), as Redis does after removing members.
+fn removed_from(keys: &mut Keys<'_, '_>, key: &[u8], event: &'static str) {
+    keys.notify(ZSET, event, key);
+    let empty = keys
+        .peek(key)
+        .is_some_and(|e| matches!(e.value(), Value::ZSet(z) if z.is_empty()));
+    if empty {
+        keys.remove(key);
+        keys.notify(GENERIC, "del", key);
+    }
 }
 
 /// Builds a STORE result from pairs in order, in the encoding Redis 7.0 would give it.
@@ -573,6 +595,9 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr: bool) -> CmdResult {
         }
     }
     ctx.dirty += added + updated;
+    if added + updated > 0 {
+        notify(ctx, ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         if processed > 0 {
             ctx.out.double(last_score);
@@ -603,8 +628,8 @@ fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 break;
             }
         }
-        if z.is_empty() {
-            keys.remove(key);
+        if removed > 0 {
+            removed_from(&mut keys, key, "zrem");
         }
         removed
     };
@@ -918,7 +943,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     };
     let n = result.len();
-    store_zset(ctx, args.get(1), result);
+    store_zset(ctx, args.get(1), result, "zrangestore");
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -956,8 +981,13 @@ fn remrange(ctx: &mut Ctx<'_>, args: Args<'_>, by: RangeBy) -> CmdResult {
         let z = as_zset_mut(e)?;
         let r = resolve_range(z, &req);
         let removed = z.remove_range(r.start, r.end);
-        if z.is_empty() {
-            keys.remove(key);
+        if removed > 0 {
+            let event = match by {
+                RangeBy::Score => "zremrangebyscore",
+                RangeBy::Lex => "zremrangebylex",
+                _ => "zremrangebyrank",
+            };
+            removed_from(&mut keys, key, event);
         }
         removed
     };
@@ -1045,9 +1075,11 @@ pub(crate) fn pop_reply(
         out.double(s);
     }
     z.remove_range(start, stop);
-    if z.is_empty() {
-        keys.remove(key);
-    }
+    let event = match end {
+        PopEnd::Min => "zpopmin",
+        PopEnd::Max => "zpopmax",
+    };
+    removed_from(keys, key, event);
     Ok(Some(n))
 }
 
@@ -1248,24 +1280,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         return Ok(());
     }
-    let l = int_arg(args.get(2))?;
-    if l == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    let withscores = match args.try_get(3) {
-        None => false,
-        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(b"withscores") => true,
-        Some(_) => return Err(CmdError::Syntax),
-    };
-    let out_of_range = || CmdError::msg("ERR value is out of range");
-    if withscores && l.unsigned_abs() > (i64::MAX / 2) as u64 {
-        return Err(out_of_range());
-    }
-    if l < 0 && l.unsigned_abs() > super::MAX_RANDOM_REPEATS {
-        return Err(out_of_range());
-    }
+    let (l, withscores) = random_count(args, Some(b"withscores"))?;
     let (mut keys, out) = ctx.keys_out();
     let Some(z) = keys.read(args.get(1)).map(as_zset).transpose()? else {
         out.array(0);
@@ -1573,7 +1588,12 @@ fn algebra_store(ctx: &mut Ctx<'_>, args: Args<'_>, op: SetOp) -> CmdResult {
     let mut req = parse_algebra(ctx, args, 2, op, true, false)?;
     let result = compute(&mut req, op);
     let z = build_zset(&result, limits(ctx));
-    store_zset(ctx, args.get(1), z);
+    let event = match op {
+        SetOp::Union => "zunionstore",
+        SetOp::Inter => "zinterstore",
+        SetOp::Diff => "zdiffstore",
+    };
+    store_zset(ctx, args.get(1), z, event);
     ctx.out.int(result.len() as i64);
     Ok(())
 }
@@ -1635,26 +1655,7 @@ fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         out.array(0);
         return Ok(());
     };
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(val) = args.try_get(i + 1) else {
-            return Err(CmdError::Syntax);
-        };
-        let opt = args.get(i);
-        if opt.eq_ignore_ascii_case(b"count") {
-            count = usize::try_from(int_arg(val)?)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or(CmdError::Syntax)?;
-        } else if opt.eq_ignore_ascii_case(b"match") {
-            pattern = (val != b"*").then_some(val);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (count, pattern) = scan_options(args, 3)?;
     let listpack = matches!(z, ZSetValue::Listpack(_));
     // The scan lends members to the callback only, so matches are copied out.
     let mut found: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();

@@ -1,0 +1,464 @@
+//! Persistence commands (SAVE, BGSAVE, DUMP, RESTORE) and the RDB save and load paths the
+//! server uses at start-up and DEBUG RELOAD uses, on top of the `flowkv-persist` formats.
+//!
+//! SAVE serializes the whole keyspace while holding every shard lock, writes to a temp file
+//! and renames it over `dir/dbfilename`, so a crash mid-save never leaves a half-written
+//! dump. It is synchronous, as Redis's SAVE is. BGSAVE is, for now, the same synchronous
+//! save behind Redis's "Background saving started" reply: the fork-less point-in-time
+//! snapshot of the design (copy-on-write per entry) is not built yet.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use flowkv_persist::{FileInfo, FileWriter, Limits, LoadInfo, RestoreError, WriteOptions};
+use flowkv_protocol::Args;
+use flowkv_store::hash_value::HashLimits;
+use flowkv_store::keyspace::lru_clock;
+use flowkv_store::list_value::NodeLimit;
+use flowkv_store::num::parse_i64;
+use flowkv_store::zset_value::ZSetLimits;
+use flowkv_store::{KeyStats, Locked};
+
+use crate::command::keyspec as ks;
+use crate::command::{acl, flags::*, Command, Group};
+use crate::config::notify::GENERIC;
+use crate::ctx::Ctx;
+use crate::error::{CmdError, CmdResult};
+use crate::notify::event as notify;
+use crate::server::{unix_ms, Server};
+
+pub static COMMANDS: &[Command] = &[
+    Command::new("save", 1, Group::Server)
+        .flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI | ALL_SHARDS)
+        .acl(acl::DANGEROUS)
+        .handler(save_cmd)
+        .doc("Synchronously save the dataset to disk", "1.0.0", "O(N) where N is the total number of keys in all databases"),
+    Command::new("bgsave", -1, Group::Server)
+        .flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING | ALL_SHARDS)
+        .acl(acl::DANGEROUS)
+        .handler(bgsave)
+        .doc("Asynchronously save the dataset to disk", "1.0.0", "O(1)"),
+    Command::new("dump", 2, Group::Generic)
+        .flags(READONLY)
+        .acl(acl::KEYSPACE | acl::READ)
+        .tips(&["nondeterministic_output"])
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::RO | ks::ACCESS)])
+        .handler(dump)
+        .doc(
+            "Return a serialized version of the value stored at the specified key.",
+            "2.6.0",
+            "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).",
+        ),
+    Command::new("restore", -4, Group::Generic)
+        .flags(WRITE | DENYOOM)
+        .acl(acl::KEYSPACE | acl::WRITE | acl::DANGEROUS)
+        .keys(1, 1, 1)
+        .key_specs(&[ks::key_at(1, ks::OW | ks::UPDATE)])
+        .handler(restore)
+        .doc(
+            "Create a key using the provided serialized value, previously obtained using DUMP.",
+            "2.6.0",
+            "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+        ),
+];
+
+// ---------------------------------------------------------------------------------------
+// Persistence state (INFO persistence, LASTSAVE)
+
+/// What INFO persistence and LASTSAVE report. Process-wide: one server runs per process.
+/// (It belongs in `Server`; it lives here until server.rs gives it a field.)
+pub struct Stats {
+    /// Unix seconds of the last successful save or load; 0 before any.
+    last_save: AtomicU64,
+    /// The summed `dirty` counters at the last save: changes since then are the difference.
+    dirty_at_save: AtomicU64,
+    /// Successful saves since start (`rdb_saves`).
+    saves: AtomicU64,
+    /// Whether the last save succeeded (`rdb_last_bgsave_status`).
+    last_ok: AtomicBool,
+    /// Seconds the last save took, -1 before any (`rdb_last_bgsave_time_sec`).
+    last_secs: AtomicI64,
+    /// Keys loaded and skipped as expired by the last load.
+    loaded_keys: AtomicU64,
+    loaded_expired: AtomicU64,
+}
+
+pub static STATS: Stats = Stats {
+    last_save: AtomicU64::new(0),
+    dirty_at_save: AtomicU64::new(0),
+    saves: AtomicU64::new(0),
+    last_ok: AtomicBool::new(true),
+    last_secs: AtomicI64::new(-1),
+    loaded_keys: AtomicU64::new(0),
+    loaded_expired: AtomicU64::new(0),
+};
+
+impl Stats {
+    /// Unix seconds of the last successful save, or `started` before the first one.
+    pub fn last_save_secs(&self, started_secs: u64) -> u64 {
+        match self.last_save.load(Relaxed) {
+            0 => started_secs,
+            t => t,
+        }
+    }
+
+    /// Dataset changes since the last save (or load).
+    pub fn changes_since_save(&self, srv: &Server) -> u64 {
+        srv.sum(|w| w.dirty.get())
+            .saturating_sub(self.dirty_at_save.load(Relaxed))
+    }
+
+    pub fn saves(&self) -> u64 {
+        self.saves.load(Relaxed)
+    }
+
+    pub fn last_status(&self) -> &'static str {
+        if self.last_ok.load(Relaxed) {
+            "ok"
+        } else {
+            "err"
+        }
+    }
+
+    pub fn last_save_time_sec(&self) -> i64 {
+        self.last_secs.load(Relaxed)
+    }
+
+    /// (keys loaded, keys expired) by the last load.
+    pub fn last_load(&self) -> (u64, u64) {
+        (
+            self.loaded_keys.load(Relaxed),
+            self.loaded_expired.load(Relaxed),
+        )
+    }
+
+    /// Marks the dataset as in sync with the file, as of the summed `dirty` counters
+    /// `dirty`: after a save or a load.
+    fn mark_synced(&self, dirty: u64) {
+        self.dirty_at_save.store(dirty, Relaxed);
+        self.last_save.store(unix_ms() / 1000, Relaxed);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Save and load
+
+/// `dir/dbfilename`.
+pub fn rdb_path(srv: &Server) -> PathBuf {
+    let dir = srv.config.get("dir").unwrap_or_default();
+    let name = srv
+        .config
+        .get("dbfilename")
+        .unwrap_or_else(|| "dump.rdb".into());
+    PathBuf::from(if dir.is_empty() { ".".into() } else { dir }).join(name)
+}
+
+/// The configured encoding thresholds, which pick compact or full encodings on load.
+pub fn limits(srv: &Server) -> Limits {
+    let hot = &srv.config.hot;
+    let get = |v: &AtomicU64| usize::try_from(v.load(Relaxed)).unwrap_or(usize::MAX);
+    Limits {
+        hash: HashLimits {
+            max_entries: get(&hot.hash_max_listpack_entries),
+            max_value: get(&hot.hash_max_listpack_value),
+        },
+        zset: ZSetLimits {
+            max_listpack_entries: get(&hot.zset_max_listpack_entries),
+            max_listpack_value: get(&hot.zset_max_listpack_value),
+        },
+        max_intset: get(&hot.set_max_intset_entries),
+        list: NodeLimit::from_config(hot.list_max_listpack_size.load(Relaxed)),
+    }
+}
+
+/// `rdbcompression`.
+pub fn write_options(srv: &Server) -> WriteOptions {
+    WriteOptions {
+        compress: srv.config.get_bool("rdbcompression"),
+    }
+}
+
+/// Saves the dataset to `dir/dbfilename` (through a temp file renamed into place).
+/// `locked` must hold every shard (the caller's ALL_SHARDS locks, or
+/// [`flowkv_store::Keyspace::lock_all`]), so the file is one point in time and saves never
+/// overlap. Returns the error text for the log and the reply.
+pub fn save(srv: &Server, locked: &mut Locked<'_>) -> Result<(), String> {
+    let started = Instant::now();
+    let path = rdb_path(srv);
+    let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    let result = write_rdb(srv, locked, &tmp).and_then(|dirty| {
+        std::fs::rename(&tmp, &path).map(|()| dirty).map_err(|e| {
+            format!(
+                "Error moving temp DB file {} on the final destination {} (in server root dir {}): {e}",
+                tmp.display(),
+                path.display(),
+                std::env::current_dir().unwrap_or_default().display()
+            )
+        })
+    });
+    STATS.last_ok.store(result.is_ok(), Relaxed);
+    match result {
+        Ok(dirty) => {
+            STATS.mark_synced(dirty);
+            STATS.saves.fetch_add(1, Relaxed);
+            STATS
+                .last_secs
+                .store(started.elapsed().as_secs() as i64, Relaxed);
+            eprintln!("DB saved on disk");
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("Failed saving the DB: {e}");
+            Err(e)
+        }
+    }
+}
+
+/// Writes the whole keyspace to `tmp` and syncs it to disk. Returns the summed `dirty`
+/// counters as of the snapshot.
+fn write_rdb(srv: &Server, locked: &mut Locked<'_>, tmp: &std::path::Path) -> Result<u64, String> {
+    let io_err = |e: std::io::Error| format!("Write error saving DB on disk: {e}");
+    let file = std::fs::File::create(tmp).map_err(|e| {
+        format!(
+            "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
+            tmp.display(),
+            std::env::current_dir().unwrap_or_default().display()
+        )
+    })?;
+    let info = FileInfo {
+        redis_ver: crate::info::REDIS_VERSION.to_string(),
+        ctime: unix_ms() / 1000,
+        used_mem: crate::info::used_memory(),
+        checksum: srv.config.get_bool("rdbchecksum"),
+    };
+    let mut w = FileWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        &info,
+        write_options(srv),
+    )
+    .map_err(io_err)?;
+    let dirty = {
+        let dirty = srv.sum(|w| w.dirty.get());
+        let mut stats = KeyStats::default();
+        let now = unix_ms();
+        for db in 0..srv.keyspace.num_dbs() {
+            let keys = locked.db(db, now, &mut stats);
+            let (n, expires) = keys.iter().fold((0, 0), |(n, x), e| {
+                (n + 1, x + usize::from(e.expire_at().is_some()))
+            });
+            if n == 0 {
+                continue;
+            }
+            w.select_db(db, n, expires).map_err(io_err)?;
+            for e in keys.iter() {
+                w.entry(e).map_err(io_err)?;
+            }
+        }
+        dirty
+    };
+    let file = w
+        .finish()
+        .map_err(io_err)?
+        .into_inner()
+        .map_err(|e| io_err(e.into_error()))?;
+    file.sync_all().map_err(io_err)?;
+    Ok(dirty)
+}
+
+/// Loads `dir/dbfilename` into the keyspace through `locked`, which must hold every shard.
+/// The keyspace should be empty unless `merge`, where a key in the file replaces the one in
+/// memory. `Ok(None)` when there is no file. A key that appears twice without `merge`
+/// fails the load, as in Redis.
+pub fn load(
+    srv: &Server,
+    locked: &mut Locked<'_>,
+    merge: bool,
+) -> Result<Option<LoadInfo>, String> {
+    let path = rdb_path(srv);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "Fatal error loading the DB {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    let started = Instant::now();
+    let lim = limits(srv);
+    let info = {
+        let mut stats = KeyStats::default();
+        let now = unix_ms();
+        flowkv_persist::load(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            &lim,
+            srv.keyspace.num_dbs(),
+            now,
+            |db, e| {
+                let key = e.key().to_vec();
+                let mut keys = locked.db(db, now, &mut stats);
+                if keys.insert(e).is_some() && !merge {
+                    return Err(flowkv_persist::error::corrupt(format!(
+                        "duplicated key '{}' in DB {db}",
+                        String::from_utf8_lossy(&key)
+                    )));
+                }
+                Ok(())
+            },
+        )
+        .map_err(|e| format!("Fatal error loading the DB {}: {e}", path.display()))?
+    };
+    for w in &info.warnings {
+        eprintln!("RDB load: {w}");
+    }
+    STATS.loaded_keys.store(info.keys, Relaxed);
+    STATS.loaded_expired.store(info.expired, Relaxed);
+    STATS.mark_synced(srv.sum(|w| w.dirty.get()));
+    eprintln!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        info.keys, info.expired
+    );
+    eprintln!(
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Some(info))
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+
+/// SAVE: a synchronous save.
+fn save_cmd(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
+    save(ctx.srv, locked).map_err(|_| CmdError::msg("ERR"))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: saves synchronously for now (see the module docs) with Redis's reply.
+fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match args.len() {
+        1 => {}
+        2 if args.get(1).eq_ignore_ascii_case(b"schedule") => {}
+        _ => return Err(CmdError::Syntax),
+    }
+    let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
+    save(ctx.srv, locked)
+        .map_err(|_| CmdError::msg("ERR Background saving failed, check the server logs"))?;
+    ctx.out.simple(b"Background saving started");
+    Ok(())
+}
+
+/// DUMP key: the value's RDB encoding with version and CRC64, or null.
+fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let opts = write_options(ctx.srv);
+    let (mut keys, out) = ctx.keys_out();
+    match keys.read(args.get(1)) {
+        Some(e) => out.bulk(&flowkv_persist::dump_payload(e, opts)),
+        None => out.null(),
+    }
+    Ok(())
+}
+
+/// RESTORE's options after the payload.
+#[derive(Default)]
+struct RestoreOpts {
+    replace: bool,
+    absttl: bool,
+    idle_secs: Option<u64>,
+    freq: Option<u8>,
+}
+
+fn restore_opts(args: Args<'_>) -> Result<RestoreOpts, CmdError> {
+    let mut o = RestoreOpts::default();
+    let mut i = 4;
+    while i < args.len() {
+        let a = args.get(i);
+        let has_value = i + 1 < args.len();
+        if a.eq_ignore_ascii_case(b"replace") {
+            o.replace = true;
+        } else if a.eq_ignore_ascii_case(b"absttl") {
+            o.absttl = true;
+        } else if a.eq_ignore_ascii_case(b"idletime") && has_value && o.freq.is_none() {
+            let v = parse_i64(args.get(i + 1)).ok_or(CmdError::NotInteger)?;
+            let v = u64::try_from(v)
+                .map_err(|_| CmdError::msg("ERR Invalid IDLETIME value, must be >= 0"))?;
+            o.idle_secs = Some(v);
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"freq") && has_value && o.idle_secs.is_none() {
+            let v = parse_i64(args.get(i + 1)).ok_or(CmdError::NotInteger)?;
+            let v = u8::try_from(v)
+                .map_err(|_| CmdError::msg("ERR Invalid FREQ value, must be >= 0 and <= 255"))?;
+            o.freq = Some(v);
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]: creates a key from a
+/// DUMP payload, with Redis's checks in Redis's order.
+fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = restore_opts(args)?;
+    let key = args.get(1);
+    let now = ctx.now_ms;
+    if !o.replace && ctx.keys().contains(key) {
+        return Err(CmdError::msg("BUSYKEY Target key name already exists."));
+    }
+    let ttl = parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
+    if ttl < 0 {
+        return Err(CmdError::msg("ERR Invalid TTL value, must be >= 0"));
+    }
+    let obj =
+        flowkv_persist::restore_payload(args.get(3), &limits(ctx.srv)).map_err(|e| match e {
+            RestoreError::Trailer => {
+                CmdError::msg("ERR DUMP payload version or checksum are wrong")
+            }
+            RestoreError::Data(_) => CmdError::msg("ERR Bad data format"),
+        })?;
+    let mut keys = ctx.keys();
+    let deleted = o.replace && keys.remove(key).is_some();
+    let expire_at = match ttl {
+        0 => None,
+        t if o.absttl => Some(t as u64),
+        t => Some(now.saturating_add(t as u64)),
+    };
+    if expire_at.is_some_and(|at| at <= now) {
+        // Already expired: the key is gone (deleted if REPLACE found one), as in Redis.
+        if deleted {
+            ctx.dirty += 1;
+            notify(ctx, GENERIC, "del", key);
+        }
+        ctx.out.ok();
+        return Ok(());
+    }
+    keys.insert(obj.into_entry(key, expire_at));
+    if o.idle_secs.is_some() || o.freq.is_some() {
+        if let Some(e) = keys.write(key) {
+            match (o.idle_secs, o.freq) {
+                (Some(idle), _) => {
+                    e.set_lru(lru_clock(now.saturating_sub(idle.saturating_mul(1000))))
+                }
+                (_, Some(freq)) => {
+                    // LFU layout: minutes of the last decrement above the 8-bit counter.
+                    let minutes = ((now / 60_000) & 0xFFFF) as u32;
+                    e.set_lru((minutes << 8) | u32::from(freq));
+                }
+                _ => {}
+            }
+        }
+    }
+    ctx.dirty += 1;
+    notify(ctx, GENERIC, "restore", key);
+    ctx.out.ok();
+    Ok(())
+}
