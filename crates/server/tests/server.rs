@@ -561,7 +561,11 @@ fn shutdown_exits_with_status_zero() {
         .arg(s.dir.to_str().unwrap())
         .query::<()>(&mut con)
         .unwrap();
-    redis::cmd("SET").arg("kept").arg("1").query::<()>(&mut con).unwrap();
+    redis::cmd("SET")
+        .arg("kept")
+        .arg("1")
+        .query::<()>(&mut con)
+        .unwrap();
     // Success sends no reply: the connection just closes, after saving.
     let mut raw = s.raw();
     raw.cmd(&[b"SHUTDOWN", b"SAVE"]);
