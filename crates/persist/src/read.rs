@@ -382,6 +382,7 @@ fn read_object<R: Read>(inp: &mut Input<R>, ty: u8, lim: &Limits) -> Result<Opti
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
         Value::Hash(h) => h.is_empty(),
+        Value::Stream(_) => false,
         Value::InlineStr | Value::RawStr(_) => false,
     };
     Ok((!empty).then_some(Object::Value(value)))

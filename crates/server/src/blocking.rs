@@ -1,4 +1,4 @@
-//! Blocking commands (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP…): clients waiting for a key
+//! Blocking commands (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP, XREAD…): clients waiting for a key
 //! to receive data, and serving them when it does.
 //!
 //! A blocking command that finds nothing to pop registers a [`Waiter`] on its keys, under the
@@ -14,6 +14,7 @@
 //! answers it, exactly once.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use flowkv_protocol::{Proto, Reply};
 use flowkv_store::num::parse_f64;
@@ -41,6 +42,12 @@ pub enum WaitOp {
     ZPop { min: bool },
     /// BZMPOP: replies [key, [[member, score]...]].
     ZMultiPop { min: bool, count: usize },
+    /// XREAD: waits for an entry above the given ID on any of its streams (`$` already
+    /// resolved when blocking); replies [[key, entries]] with at most `count` entries.
+    XRead {
+        ids: Vec<(Box<[u8]>, flowkv_store::stream_value::StreamId)>,
+        count: usize,
+    },
 }
 
 impl WaitOp {
@@ -87,6 +94,15 @@ struct Inner {
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// Number of waiters, readable without the lock (written under it).
+    waiting: AtomicUsize,
+}
+
+/// Publishes the number of waiters to the keyspace (which marks new keys ready only while
+/// anyone waits) and to [`Registry::any_waiting`].
+fn note_waiters(srv: &Server, n: usize) {
+    srv.keyspace.set_waiters(n);
+    srv.blocked.waiting.store(n, Relaxed);
 }
 
 impl Inner {
@@ -107,6 +123,13 @@ impl Inner {
 }
 
 impl Registry {
+    /// True if any client is blocked. Exact for a key whose shard the caller holds locked,
+    /// since blocking on a key happens under that lock: commands that add data to an existing
+    /// key (XADD) check this before marking the key ready.
+    pub fn any_waiting(&self) -> bool {
+        self.waiting.load(Relaxed) > 0
+    }
+
     /// Blocked clients, and how many of them have a timeout (INFO blocked_clients,
     /// clients_in_timeout_table).
     pub fn counts(&self) -> (usize, usize) {
@@ -124,7 +147,7 @@ impl Registry {
     pub fn cancel(&self, srv: &Server, token: u64) -> bool {
         let mut inner = self.inner.lock();
         let found = inner.remove(token).is_some();
-        srv.keyspace.set_waiters(inner.waiters.len());
+        note_waiters(srv, inner.waiters.len());
         found
     }
 
@@ -141,7 +164,7 @@ impl Registry {
             return false;
         };
         let w = inner.remove(token).expect("found above");
-        srv.keyspace.set_waiters(inner.waiters.len());
+        note_waiters(srv, inner.waiters.len());
         drop(inner);
         let mut buf = Vec::new();
         let mut out = Reply::new(&mut buf, w.proto);
@@ -166,10 +189,10 @@ impl Registry {
             .collect()
     }
 
-    /// The first waiter of (db, key).
-    fn front(&self, db: usize, key: &[u8]) -> Option<(u64, Waiter)> {
+    /// The waiter at position `pos` in the queue of (db, key).
+    fn nth(&self, db: usize, key: &[u8], pos: usize) -> Option<(u64, Waiter)> {
         let inner = self.inner.lock();
-        let &token = inner.by_key.get(&(db, key.into()))?.front()?;
+        let &token = inner.by_key.get(&(db, key.into()))?.get(pos)?;
         Some((token, inner.waiters[&token].clone()))
     }
 }
@@ -241,7 +264,7 @@ pub fn block(ctx: &mut crate::ctx::Ctx<'_>, keys: &[&[u8]], op: WaitOp, deadline
             deadline_ms,
         },
     );
-    srv.keyspace.set_waiters(inner.waiters.len());
+    note_waiters(srv, inner.waiters.len());
     drop(inner);
     client.blocked = Some(Blocked { token, deadline_ms });
     client.shared.set_flag(crate::client::flag::BLOCKED, true);
@@ -259,7 +282,10 @@ pub fn serve_ready(
     while i < ready.len() {
         let (db, key) = ready[i].clone();
         i += 1;
-        while let Some((token, w)) = srv.blocked.front(db, &key) {
+        // Waiters that can't be served yet but don't hold up those behind them (an XREAD
+        // waits for IDs above its own, so a later one may already be served).
+        let mut skipped = 0;
+        while let Some((token, w)) = srv.blocked.nth(db, &key, skipped) {
             let mut set = ShardSet::new();
             srv.keyspace
                 .add_shards(&mut set, std::iter::once(&*key).chain(w.op.dest()));
@@ -269,15 +295,24 @@ pub fn serve_ready(
             let served = {
                 let mut keys = locked.db(db, now, kstats);
                 if !can_serve(&mut keys, &key, &w.op) {
+                    if matches!(w.op, WaitOp::XRead { .. }) {
+                        skipped += 1;
+                        continue;
+                    }
                     break;
                 }
-                // Still first in line? A timeout may have removed it since `front`.
+                // Still in line? A timeout may have removed it since `nth`.
                 let mut inner = srv.blocked.inner.lock();
-                if inner.by_key.get(&(db, key.clone())).and_then(|q| q.front()) != Some(&token) {
+                if inner
+                    .by_key
+                    .get(&(db, key.clone()))
+                    .and_then(|q| q.get(skipped))
+                    != Some(&token)
+                {
                     continue;
                 }
                 inner.remove(token);
-                srv.keyspace.set_waiters(inner.waiters.len());
+                note_waiters(srv, inner.waiters.len());
                 drop(inner);
                 let mut out = Reply::new(&mut buf, w.proto);
                 serve(srv, &mut keys, &key, &w.op, &mut out)
@@ -302,6 +337,9 @@ fn can_serve(keys: &mut Keys<'_, '_>, key: &[u8], op: &WaitOp) -> bool {
             WaitOp::ListPop { .. } | WaitOp::ListMultiPop { .. } | WaitOp::ListMove { .. },
         ) => !l.is_empty(),
         (Some(Value::ZSet(z)), WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. }) => !z.is_empty(),
+        (Some(Value::Stream(_)), WaitOp::XRead { .. }) => {
+            crate::commands::stream::can_serve_blocked(keys, key, op)
+        }
         _ => false,
     }
 }
@@ -321,5 +359,6 @@ fn serve(
         WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. } => {
             crate::commands::zset::serve_blocked(keys, key, op, out)
         }
+        WaitOp::XRead { .. } => crate::commands::stream::serve_blocked(keys, key, op, out),
     }
 }

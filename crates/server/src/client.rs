@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
+    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
 };
 use std::sync::Arc;
 
@@ -51,6 +51,9 @@ pub struct Client {
     /// It goes out ahead of the command's reply and, as in Redis, even when CLIENT REPLY
     /// silences replies.
     pub pushes: Vec<u8>,
+    /// A script this client runs has called a read-only command: its declared keys are
+    /// remembered for tracking when it ends (see `dispatch`).
+    pub script_read: bool,
     pub shared: Arc<ClientShared>,
 }
 
@@ -75,6 +78,20 @@ pub mod flag {
     pub const READONLY: u32 = 1 << 7;
     /// CLIENT NO-EVICT ON: never evicted by `maxmemory-clients` (`e`).
     pub const NO_EVICT: u32 = 1 << 8;
+    /// CLIENT TRACKING is on (`t`).
+    pub const TRACKING: u32 = 1 << 9;
+    /// The tracking redirect target has disconnected (`R`).
+    pub const BROKEN_REDIR: u32 = 1 << 10;
+    /// Tracking in BCAST mode (`B`).
+    pub const BCAST: u32 = 1 << 11;
+    /// Tracking in OPTIN mode (not shown).
+    pub const OPTIN: u32 = 1 << 12;
+    /// Tracking in OPTOUT mode (not shown).
+    pub const OPTOUT: u32 = 1 << 13;
+    /// Tracking in NOLOOP mode (not shown).
+    pub const NOLOOP: u32 = 1 << 14;
+    /// CLIENT CACHING YES/NO applies to the next command (not shown).
+    pub const CACHING: u32 = 1 << 15;
 
     /// Flag letters in the order CLIENT LIST prints them.
     pub(crate) const LETTERS: &[(u32, char)] = &[
@@ -82,6 +99,9 @@ pub mod flag {
         (PUBSUB, 'P'),
         (MULTI, 'x'),
         (BLOCKED, 'b'),
+        (TRACKING, 't'),
+        (BROKEN_REDIR, 'R'),
+        (BCAST, 'B'),
         (DIRTY_CAS, 'd'),
         (READONLY, 'r'),
         (NO_EVICT, 'e'),
@@ -136,6 +156,9 @@ pub struct ClientShared {
     pub ssub: AtomicU32,
     /// Commands queued inside MULTI (multi=), -1 outside MULTI; kept by the MULTI code.
     pub multi: AtomicI32,
+    /// CLIENT TRACKING's redirect (redir=): -1 when tracking is off, 0 when not redirected;
+    /// kept by the tracking code.
+    pub redir: AtomicI64,
     pub name: Mutex<Option<Vec<u8>>>,
     pub lib_name: Mutex<Option<Vec<u8>>>,
     pub lib_ver: Mutex<Option<Vec<u8>>>,
@@ -172,6 +195,7 @@ impl ClientShared {
             psub: 0.into(),
             ssub: 0.into(),
             multi: (-1).into(),
+            redir: (-1).into(),
             name: Mutex::new(None),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
@@ -248,6 +272,7 @@ impl Client {
             watched: Vec::new(),
             subs: Default::default(),
             pushes: Vec::new(),
+            script_read: false,
             shared,
         }
     }

@@ -608,6 +608,8 @@ pub struct Hot {
     pub set_max_intset_entries: AtomicU64,
     pub zset_max_listpack_entries: AtomicU64,
     pub zset_max_listpack_value: AtomicU64,
+    pub stream_node_max_bytes: AtomicU64,
+    pub stream_node_max_entries: AtomicU64,
     /// `list-max-listpack-size`, stored as the i64 bit pattern (negative values mean KB).
     pub list_max_listpack_size: AtomicI64,
 }
@@ -1190,6 +1192,10 @@ impl Config {
             .store(self.get_u64("zset-max-listpack-entries"), Relaxed);
         h.zset_max_listpack_value
             .store(self.get_u64("zset-max-listpack-value"), Relaxed);
+        h.stream_node_max_bytes
+            .store(self.get_u64("stream-node-max-bytes"), Relaxed);
+        h.stream_node_max_entries
+            .store(self.get_u64("stream-node-max-entries"), Relaxed);
         let list = self
             .get("list-max-listpack-size")
             .and_then(|v| v.parse().ok());

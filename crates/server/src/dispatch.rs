@@ -11,6 +11,7 @@ use crate::ctx::Ctx;
 use crate::error::CmdError;
 use crate::server::{unix_us, Server, WorkerStats};
 use crate::transaction::Queued;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Per-worker inputs to [`execute`].
 pub struct Exec<'a> {
@@ -191,11 +192,22 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         deny_blocking: false,
     };
     let result = handler(&mut ctx, args);
+    let tracking = srv.keyspace.tracking();
     let ready = ctx.locked.as_mut().map(|l| {
         // WATCHers learn of changes before anyone else can take these locks.
-        srv.watches.touch_changed(l);
+        let changed = crate::tracking::take_changes(srv, l);
+        if tracking {
+            let worker = Some(ctx.client.shared.worker);
+            srv.tracking()
+                .invalidate(&changed, Some(ctx.client.id), worker);
+        }
         l.take_ready()
     });
+    if tracking {
+        // After the invalidations (a key this command found expired is cached again if it
+        // reads it) and before the locks go, so no change can slip in unseen.
+        remember_keys(srv, ctx.client, cmd, None, args);
+    }
     drop(ctx.locked.take());
     stat.calls.add(1);
     let ended_us = unix_us();
@@ -203,15 +215,94 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     stat.usec.add(ended_us.saturating_sub(started_us));
     ex.wstats.commands.add(1);
     ex.wstats.dirty.add(ctx.dirty);
+    let result_ok = result.is_ok();
     if let Err(e) = result {
         stat.failed.add(1);
         let text = e.to_string();
         srv.count_error(error_code(&text));
         ctx.out.error(&text);
     }
+    let name = t.full_name(id);
+    if tracking {
+        after_tracked(srv, ctx.client, name, result_ok);
+    } else if result_ok && (name == "flushall" || name == "flushdb") {
+        // Empties the key table even when nobody tracks any more.
+        srv.tracking().flush(Some(ctx.client.shared.worker));
+    }
     if let Some(ready) = ready.filter(|r| !r.is_empty()) {
         crate::blocking::serve_ready(srv, ex.wstats, ctx.stats, ready);
+        if srv.keyspace.tracking() {
+            // What serving the blocked clients changed: invalidated after their replies.
+            let worker = Some(ctx.client.shared.worker);
+            let tracking = srv.tracking();
+            tracking.invalidate(&srv.keyspace.take_untracked(), None, worker);
+            tracking.flush_bcast(worker);
+        }
     }
+}
+
+/// Remembers, for a tracking client that caches them (see [`crate::tracking::caches`]), the
+/// keys of the command `cmd` it just ran — run by a script or transaction `outer`, if any.
+/// As in Redis: a read-only command's own keys; for a script, its declared keys once any
+/// command it called was read-only (EVAL_RO and FCALL_RO count only through those).
+fn remember_keys(
+    srv: &Server,
+    client: &mut Client,
+    cmd: &Command,
+    outer: Option<&Command>,
+    args: Args<'_>,
+) {
+    if !crate::tracking::caches(client.shared.flags.load(Relaxed)) {
+        return;
+    }
+    let remember = if is_script(cmd) {
+        std::mem::take(&mut client.script_read)
+    } else if !cmd.has(flags::READONLY) || cmd.has(flags::PUBSUB) {
+        false
+    } else if outer.is_some_and(is_script) {
+        client.script_read = true;
+        false
+    } else {
+        true
+    };
+    let positions = if remember {
+        cmd.key_positions(args)
+    } else {
+        Default::default()
+    };
+    if !positions.is_empty() {
+        srv.tracking()
+            .remember(client.id, positions.iter().map(|&i| args.get(i)));
+    }
+}
+
+/// True for the commands that run scripts or functions.
+fn is_script(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// Tracking work after a command, once its locks are released: the null invalidation of
+/// FLUSHALL/FLUSHDB, the end of a one-command CLIENT CACHING, the table limit.
+fn after_tracked(srv: &Server, client: &Client, name: &str, ok: bool) {
+    let tracking = srv.tracking();
+    let worker = Some(client.shared.worker);
+    tracking.flush_bcast(worker);
+    if ok && (name == "flushall" || name == "flushdb") {
+        tracking.flush(worker);
+    }
+    if name == "config|set" {
+        crate::tracking::refresh(srv);
+    }
+    if client.shared.has_flag(crate::client::flag::CACHING)
+        && client.multi.is_none()
+        && !name.starts_with("client|")
+    {
+        client.shared.set_flag(crate::client::flag::CACHING, false);
+    }
+    tracking.enforce_limit(worker);
 }
 
 /// Commands that run at once inside MULTI instead of being queued.
@@ -268,6 +359,20 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
         Some(handler) => handler(ctx, args),
         None => Err(CmdError::Arity(cmd.name.to_string())),
     };
+    if srv.keyspace.tracking() {
+        // Changes so far are invalidated before this command's reads are remembered, as
+        // Redis does at the moment of each change.
+        if let Some(l) = ctx.locked.as_mut() {
+            let changed = crate::tracking::take_changes(srv, l);
+            let worker = Some(ctx.client.shared.worker);
+            srv.tracking()
+                .invalidate(&changed, Some(ctx.client.id), worker);
+        }
+        remember_keys(srv, ctx.client, cmd, Some(outer), args);
+        if result.is_ok() && matches!(cmd.name, "flushall" | "flushdb") {
+            srv.tracking().flush(Some(ctx.client.shared.worker));
+        }
+    }
     stat.calls.add(1);
     stat.usec.add(unix_us().saturating_sub(started_us));
     if let Err(e) = result {

@@ -208,8 +208,7 @@ fn clients(srv: &Server, l: &mut Lines) {
     l.field("maxclients", srv.config.hot.maxclients.load(Relaxed));
     let (blocked, timed) = srv.blocked.counts();
     l.field("blocked_clients", blocked);
-    // Client tracking does not exist yet.
-    l.field("tracking_clients", 0);
+    l.field("tracking_clients", srv.tracking().info(srv).0);
     l.field("clients_in_timeout_table", timed);
 }
 
@@ -479,6 +478,10 @@ fn stats(srv: &Server, l: &mut Lines) {
     l.field("pubsubshard_channels", shard_channels);
     // MIGRATE does not exist here: no cached connections to other servers.
     l.field("migrate_cached_sockets", 0);
+    let (_, keys, items, prefixes) = srv.tracking().info(srv);
+    l.field("tracking_total_keys", keys);
+    l.field("tracking_total_items", items);
+    l.field("tracking_total_prefixes", prefixes);
     l.field("total_error_replies", st.total_error_replies.load(Relaxed));
 }
 

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
+pub mod tracking;
 pub mod transaction;
 
 use std::sync::Arc;

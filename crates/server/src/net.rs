@@ -261,6 +261,7 @@ impl Worker {
         }
         self.srv.watches.unwatch_all(&self.srv, &mut c.client);
         self.srv.pubsub().unsubscribe_all(&mut c.client);
+        self.srv.tracking().disable(&self.srv, &c.client);
         self.by_id.remove(&c.client.id);
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.srv.clients.remove(c.client.id);

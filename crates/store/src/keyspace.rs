@@ -11,6 +11,7 @@
 //! has been physically deleted yet.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -177,14 +178,28 @@ pub struct Keyspace {
     /// key as "touched" in the command's [`Locked`], so the server can fail those clients'
     /// EXEC before the locks are released.
     watchers: AtomicUsize,
+    /// Clients with CLIENT TRACKING on. While non-zero, changes are recorded exactly as for
+    /// [`Keyspace::set_watchers`] (the server invalidates the trackers' caches from them),
+    /// and keys the active sweep deletes go to the expired hook.
+    trackers: AtomicUsize,
+    /// Called with (db, keys) the active sweep deleted while [`Keyspace::set_trackers`] is
+    /// non-zero, outside the shard lock.
+    expired_hook: OnceLock<ExpiredHook>,
     /// Notification classes whose events are recorded (0, the usual case, records none):
     /// see [`Keyspace::set_notify_classes`].
     notify: AtomicU32,
+    /// Changes whose [`Locked`] was dropped before anyone took them for tracking (commands
+    /// run outside the dispatcher, like serving blocked clients).
+    untracked: Mutex<Vec<(usize, Box<[u8]>)>>,
     /// "expired" events of keys the active sweep deleted, for the server to publish.
     swept: Mutex<Vec<KeyEvent>>,
     /// True while `swept` may hold events, so taking them is one atomic load when it doesn't.
     swept_pending: AtomicBool,
 }
+
+/// What [`Keyspace::set_expired_hook`] installs: told (db, keys) of keys the active sweep
+/// deleted.
+pub type ExpiredHook = Box<dyn Fn(usize, &[Box<[u8]>]) + Send + Sync>;
 
 /// The sorted, de-duplicated set of shards a command needs.
 pub type ShardSet = SmallVec<[u16; 4]>;
@@ -206,7 +221,10 @@ impl Keyspace {
             num_dbs,
             waiters: AtomicUsize::new(0),
             watchers: AtomicUsize::new(0),
+            trackers: AtomicUsize::new(0),
+            expired_hook: OnceLock::new(),
             notify: AtomicU32::new(0),
+            untracked: Mutex::new(Vec::new()),
             swept: Mutex::new(Vec::new()),
             swept_pending: AtomicBool::new(false),
         }
@@ -239,6 +257,34 @@ impl Keyspace {
     /// Records how many keys are WATCHed (see the field's docs).
     pub fn set_watchers(&self, n: usize) {
         self.watchers.store(n, Relaxed);
+    }
+
+    /// True if changes must be recorded in [`Locked`] (see `watchers` and `trackers`).
+    #[inline]
+    fn recording(&self) -> bool {
+        self.watchers.load(Relaxed) > 0 || self.trackers.load(Relaxed) > 0
+    }
+
+    /// Records how many clients track keys (see the field's docs).
+    pub fn set_trackers(&self, n: usize) {
+        self.trackers.store(n, Relaxed);
+    }
+
+    /// True if some client tracks keys.
+    #[inline]
+    pub fn tracking(&self) -> bool {
+        self.trackers.load(Relaxed) > 0
+    }
+
+    /// Takes the changes no command took for tracking (see the `untracked` field).
+    pub fn take_untracked(&self) -> Vec<(usize, Box<[u8]>)> {
+        std::mem::take(&mut *self.untracked.lock())
+    }
+
+    /// Installs the hook told about keys the active sweep deletes while someone tracks keys
+    /// (the first installed hook stays).
+    pub fn set_expired_hook(&self, hook: ExpiredHook) {
+        let _ = self.expired_hook.set(hook);
     }
 
     /// Records how many clients are blocked on keys (see the field's docs).
@@ -298,6 +344,7 @@ impl Keyspace {
             stale: Vec::new(),
             ready: Vec::new(),
             touched: Vec::new(),
+            tracked: Vec::new(),
         }
     }
 
@@ -315,6 +362,7 @@ impl Keyspace {
             stale: Vec::new(),
             ready: Vec::new(),
             touched: Vec::new(),
+            tracked: Vec::new(),
         }
     }
 
@@ -329,7 +377,8 @@ impl Keyspace {
         let mut removed = 0;
         let mut scratch = Vec::new();
         let mut deleted = Vec::new();
-        let record = self.notifies(notify_class::EXPIRED);
+        let notify = self.notifies(notify_class::EXPIRED);
+        let record = notify || self.tracking();
         for db in 0..self.num_dbs {
             let (mut with_ttl, mut expired) = (0, 0);
             for _ in 0..SWEEP_MAX_CHUNKS {
@@ -346,6 +395,14 @@ impl Keyspace {
                         record.then_some(&mut deleted),
                     )
                 };
+                if !deleted.is_empty() && self.tracking() {
+                    if let Some(hook) = self.expired_hook.get() {
+                        hook(db, &deleted);
+                    }
+                }
+                if !deleted.is_empty() && !notify {
+                    deleted.clear();
+                }
                 if !deleted.is_empty() {
                     let mut swept = self.swept.lock();
                     swept.extend(deleted.drain(..).map(|key| KeyEvent {
@@ -389,8 +446,12 @@ pub struct Locked<'a> {
     stale: Vec<Stale>,
     /// (db, key) of lists and sorted sets created while clients were blocked on keys.
     ready: Vec<(usize, Box<[u8]>)>,
-    /// (db, key) of keys changed while some key was WATCHed.
+    /// (db, key) of keys changed while some key was WATCHed or some client tracked keys.
     touched: Vec<(usize, Box<[u8]>)>,
+    /// (db, key) of keys changed or found expired (and deleted) while some client tracked
+    /// keys, waiting for their invalidations (Redis signals an expired key as modified).
+    /// Whatever is left when the locks are dropped goes to [`Keyspace::take_untracked`].
+    tracked: Vec<(usize, Box<[u8]>)>,
 }
 
 /// An expired key waiting for deletion when its [`Locked`] is dropped.
@@ -434,6 +495,13 @@ impl Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        if self.ks.tracking() {
+            let mut left = std::mem::take(&mut self.touched);
+            left.append(&mut self.tracked);
+            if !left.is_empty() {
+                self.ks.untracked.lock().append(&mut left);
+            }
+        }
         for s in std::mem::take(&mut self.stale) {
             db_of(self, s.db, s.h).reclaim(s.h, &s.key, s.now_ms);
         }
@@ -465,9 +533,20 @@ impl<'a> Locked<'a> {
         std::mem::take(&mut self.ready)
     }
 
-    /// Takes the keys changed under these locks (see [`Keyspace::set_watchers`]).
+    /// Takes the keys changed under these locks (see [`Keyspace::set_watchers`]). While
+    /// some client tracks keys they also stay queued for [`Locked::take_tracked`].
     pub fn take_touched(&mut self) -> Vec<(usize, Box<[u8]>)> {
-        std::mem::take(&mut self.touched)
+        let touched = std::mem::take(&mut self.touched);
+        if self.ks.tracking() {
+            self.tracked.extend(touched.iter().cloned());
+        }
+        touched
+    }
+
+    /// Takes the keys changed or found expired under these locks while some client tracked
+    /// keys, for their invalidations.
+    pub fn take_tracked(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        std::mem::take(&mut self.tracked)
     }
 
     /// Marks a key as possibly serving blocked clients (SWAPDB brings whole databases of
@@ -578,13 +657,13 @@ impl Keys<'_, '_> {
         self.probe(key, true, false)
     }
 
-    /// True if any key is WATCHed, so changes must be recorded.
+    /// True if any key is WATCHed or any client tracks keys, so changes must be recorded.
     #[inline]
     fn watching(&self) -> bool {
-        self.locked.ks.watchers.load(Relaxed) > 0
+        self.locked.ks.recording()
     }
 
-    /// Records a change to `key` for WATCH, when anyone watches.
+    /// Records a change to `key` for WATCH and tracking, when anyone watches or tracks.
     #[inline]
     fn note_touched(&mut self, key: &[u8]) {
         if self.watching() {
@@ -607,12 +686,16 @@ impl Keys<'_, '_> {
             all,
             guards,
             stale,
+            tracked,
             ..
         } = &mut **locked;
         let found = match db_in(ks, *all, guards, dbi, h).dict.get_mut(h, key) {
             Some(e) if e.is_expired(now) => {
                 if note_stale(stale, dbi, h, key, now) {
                     stats.expired_keys += 1;
+                    if ks.tracking() {
+                        tracked.push((dbi, key.into()));
+                    }
                     if ks.notifies(notify_class::EXPIRED) {
                         stats.event(notify_class::EXPIRED, "expired", dbi, key);
                     }
@@ -655,6 +738,9 @@ impl Keys<'_, '_> {
     fn count_expired(&mut self, key: &[u8]) {
         if !self.locked.settle_stale(self.db, key) {
             self.stats.expired_keys += 1;
+            if self.locked.ks.tracking() {
+                self.locked.tracked.push((self.db, key.into()));
+            }
             self.notify(notify_class::EXPIRED, "expired", key);
         }
     }
@@ -676,7 +762,7 @@ impl Keys<'_, '_> {
         entry.set_lru(self.lru);
         self.note_touched(entry.key());
         if self.locked.ks.waiters.load(Relaxed) > 0
-            && matches!(entry.kind(), Kind::List | Kind::ZSet)
+            && matches!(entry.kind(), Kind::List | Kind::ZSet | Kind::Stream)
         {
             self.locked.ready.push((self.db, entry.key().into()));
         }

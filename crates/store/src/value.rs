@@ -4,6 +4,7 @@ use crate::entry::Kind;
 use crate::hash_value::HashValue;
 use crate::list_value::ListValue;
 use crate::set_value::SetValue;
+use crate::stream_value::StreamValue;
 use crate::zset_value::ZSetValue;
 
 /// A key's value. Strings set whole live inline in the entry (see [`crate::entry`]); the other
@@ -19,6 +20,7 @@ pub enum Value {
     List(Box<ListValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -31,6 +33,7 @@ impl Value {
             Value::List(_) => Kind::List,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -43,6 +46,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_bytes(),
+            Value::Stream(s) => std::mem::size_of::<StreamValue>() + s.heap_bytes(),
         }
     }
 }

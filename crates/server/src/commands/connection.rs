@@ -81,6 +81,24 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 static CLIENT_SUBCOMMANDS: &[Command] = &[
+    Command::new("caching", 3, Group::Connection)
+        .flags(CLIENT_SELF)
+        .acl(acl::CONNECTION)
+        .handler(client_caching)
+        .doc(
+            "Instruct the server about tracking or not keys in the next request",
+            "6.0.0",
+            "O(1)",
+        ),
+    Command::new("getredir", 2, Group::Connection)
+        .flags(CLIENT_SELF)
+        .acl(acl::CONNECTION)
+        .handler(client_getredir)
+        .doc(
+            "Get tracking notifications redirection client ID if any",
+            "6.0.0",
+            "O(1)",
+        ),
     Command::new("getname", 2, Group::Connection)
         .flags(CLIENT_SELF)
         .acl(acl::CONNECTION)
@@ -132,6 +150,25 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
             "Get the list of client connections",
             "2.4.0",
             "O(N) where N is the number of client connections",
+        ),
+    Command::new("tracking", -3, Group::Connection)
+        .flags(CLIENT_SELF)
+        .acl(acl::CONNECTION)
+        .handler(client_tracking)
+        .doc(
+            "Enable or disable server assisted client side caching support",
+            "6.0.0",
+            "O(1). Some options may introduce additional complexity.",
+        ),
+    Command::new("trackinginfo", 2, Group::Connection)
+        .flags(CLIENT_SELF)
+        .acl(acl::CONNECTION)
+        .handler(client_trackinginfo)
+        .doc(
+            "Return information about server assisted client side caching for the current \
+             connection",
+            "6.2.0",
+            "O(1)",
         ),
     Command::new("unblock", -3, Group::Connection)
         .flags(CLIENT_ADMIN)
@@ -349,6 +386,7 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// default-user authentication), as a pooled connection expects.
 fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     ctx.srv.watches.unwatch_all(ctx.srv, ctx.client);
+    ctx.srv.tracking().disable(ctx.srv, ctx.client);
     ctx.srv.pubsub().unsubscribe_all(ctx.client);
     let client = &mut *ctx.client;
     client.multi = None;
@@ -452,6 +490,141 @@ fn client_reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]:
+/// options are parsed (and REDIRECT's target checked) before ON/OFF, in Redis's order.
+fn client_tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut opts = crate::tracking::Opts::default();
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args.get(i);
+        let more = i + 1 < args.len();
+        if opt.eq_ignore_ascii_case(b"redirect") && more {
+            i += 1;
+            if opts.redirect != 0 {
+                return Err(CmdError::msg(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = parse_i64(args.get(i)).ok_or(CmdError::NotInteger)?;
+            let exists = u64::try_from(id).is_ok_and(|id| ctx.srv.clients.get(id).is_some());
+            if !exists {
+                return Err(CmdError::msg(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            }
+            opts.redirect = id as u64;
+        } else if opt.eq_ignore_ascii_case(b"bcast") {
+            opts.bcast = true;
+        } else if opt.eq_ignore_ascii_case(b"optin") {
+            opts.optin = true;
+        } else if opt.eq_ignore_ascii_case(b"optout") {
+            opts.optout = true;
+        } else if opt.eq_ignore_ascii_case(b"noloop") {
+            opts.noloop = true;
+        } else if opt.eq_ignore_ascii_case(b"prefix") && more {
+            i += 1;
+            opts.prefixes.push(args.get(i).into());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let tracking = ctx.srv.tracking();
+    let mode = args.get(2);
+    if mode.eq_ignore_ascii_case(b"on") {
+        let existing = tracking.prefixes(ctx.client.id);
+        crate::tracking::check_on(&ctx.client.shared, &existing, &opts).map_err(CmdError::msg)?;
+        tracking.enable(ctx.srv, ctx.client, opts);
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        tracking.disable(ctx.srv, ctx.client);
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's keys are cached (OPTIN / OPTOUT).
+fn client_caching(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let shared = &ctx.client.shared;
+    if !shared.has_flag(flag::TRACKING) {
+        return Err(CmdError::msg(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with \
+             OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    let opt = args.get(2);
+    if opt.eq_ignore_ascii_case(b"yes") {
+        if !shared.has_flag(flag::OPTIN) {
+            return Err(CmdError::msg(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if opt.eq_ignore_ascii_case(b"no") {
+        if !shared.has_flag(flag::OPTOUT) {
+            return Err(CmdError::msg(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    shared.set_flag(flag::CACHING, true);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT GETREDIR: the redirect id, 0 when tracking without one, -1 when not tracking.
+fn client_getredir(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.out.int(ctx.client.shared.redir.load(Relaxed));
+    Ok(())
+}
+
+/// CLIENT TRACKINGINFO: the tracking flags, redirect and BCAST prefixes.
+fn client_trackinginfo(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let shared = &ctx.client.shared;
+    let has = |f| shared.has_flag(f);
+    let mut names: Vec<&[u8]> = vec![if has(flag::TRACKING) { b"on" } else { b"off" }];
+    if has(flag::BCAST) {
+        names.push(b"bcast");
+    }
+    if has(flag::OPTIN) {
+        names.push(b"optin");
+        if has(flag::CACHING) {
+            names.push(b"caching-yes");
+        }
+    }
+    if has(flag::OPTOUT) {
+        names.push(b"optout");
+        if has(flag::CACHING) {
+            names.push(b"caching-no");
+        }
+    }
+    if has(flag::NOLOOP) {
+        names.push(b"noloop");
+    }
+    if has(flag::BROKEN_REDIR) {
+        names.push(b"broken_redirect");
+    }
+    let redir = shared.redir.load(Relaxed);
+    let prefixes = ctx.srv.tracking().prefixes(ctx.client.id);
+    let out = &mut ctx.out;
+    out.map(3);
+    out.bulk(b"flags");
+    out.set(names.len());
+    for n in names {
+        out.bulk(n);
+    }
+    out.bulk(b"redirect");
+    out.int(redir);
+    out.bulk(b"prefixes");
+    out.array(prefixes.len());
+    for p in &prefixes {
+        out.bulk(p);
+    }
+    Ok(())
+}
+
 /// CLIENT NO-EVICT ON|OFF: exempts the connection from `maxmemory-clients` eviction.
 fn client_no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let on = parse_on_off(args.get(2))?;
@@ -494,7 +667,7 @@ fn describe(c: &ClientShared, now_ms: u64, argv_mem: Option<usize>, out: &mut St
         out,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
          ssub={} multi={} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 \
-         obl=0 oll=0 omem={omem} tot-mem={tot_mem} events={} cmd={cmd} user=default redir=-1 \
+         obl=0 oll=0 omem={omem} tot-mem={tot_mem} events={} cmd={cmd} user=default redir={} \
          resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
@@ -510,6 +683,7 @@ fn describe(c: &ClientShared, now_ms: u64, argv_mem: Option<usize>, out: &mut St
         c.ssub.load(Relaxed),
         c.multi.load(Relaxed),
         if omem > 0 { "rw" } else { "r" },
+        c.redir.load(Relaxed),
         c.resp.load(Relaxed),
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),
@@ -700,6 +874,10 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     const LINES: &[&str] = &[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR",
+        "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME",
         "    Reply with this connection's name, or nil if it has none.",
         "ID",
@@ -732,6 +910,11 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "    Record the client library's name or version (shown by CLIENT LIST).",
         "SETNAME <name>",
         "    Name this connection (an empty name removes it).",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO",
+        "    Report tracking status for the current connection.",
         "UNBLOCK <client-id> [TIMEOUT|ERROR]",
         "    Unblock a client blocked in a blocking command: it gets the reply of a timeout,",
         "    or an -UNBLOCKED error.",

@@ -342,6 +342,8 @@ fn digest_of(parts: &[&[u8]]) -> Digest {
 fn value_digest(e: &Entry) -> Option<Digest> {
     let items;
     let scores;
+    let entries;
+    let ids;
     let mut parts: Vec<&[u8]> = vec![e.kind().name().as_bytes()];
     match e.value() {
         Value::Hash(h) => {
@@ -363,6 +365,17 @@ fn value_digest(e: &Entry) -> Option<Digest> {
             for ((member, _), score) in z.iter().zip(&scores) {
                 parts.push(member);
                 parts.push(score);
+            }
+        }
+        Value::Stream(st) => {
+            entries = st.entries();
+            ids = entries
+                .iter()
+                .map(|en| en.id.to_string().into_bytes())
+                .collect::<Vec<_>>();
+            for (en, id) in entries.iter().zip(&ids) {
+                parts.push(id);
+                en.fields().for_each(|(f, v)| parts.extend([f, v]));
             }
         }
         _ => parts.push(e.string()?),

@@ -31,6 +31,7 @@ pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -64,6 +65,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         list::COMMANDS,
         set::COMMANDS,
         zset::COMMANDS,
+        stream::COMMANDS,
         hll::COMMANDS,
         geo::COMMANDS,
         sort::COMMANDS,
