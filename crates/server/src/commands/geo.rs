@@ -7,13 +7,12 @@
 //! are bulk strings with 4 decimals (RESP2 and RESP3), coordinates are bulk strings in RESP2
 //! and doubles in RESP3, both with up to 17 decimals.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::num::{parse_f64, parse_i64};
 use flowkv_store::zset_value::{ScoreBound, ZSetLimits, ZSetValue};
 use flowkv_store::{Entry, Keys, Value};
 
+use super::zset::{as_zset, limits};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, Handler, KeyPositions};
 use crate::config::notify::{GENERIC, ZSET};
@@ -151,25 +150,6 @@ fn radius_keys(args: Args<'_>, first_option: usize) -> KeyPositions {
         out.push(w);
     }
     out
-}
-
-/// The configured sorted-set encoding thresholds.
-fn limits(ctx: &Ctx<'_>) -> ZSetLimits {
-    let hot = &ctx.srv.config.hot;
-    let get =
-        |v: &std::sync::atomic::AtomicU64| usize::try_from(v.load(Relaxed)).unwrap_or(usize::MAX);
-    ZSetLimits {
-        max_listpack_entries: get(&hot.zset_max_listpack_entries),
-        max_listpack_value: get(&hot.zset_max_listpack_value),
-    }
-}
-
-/// The sorted set held by an entry, or WRONGTYPE.
-fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
-    match e.value() {
-        Value::ZSet(z) => Ok(z),
-        _ => Err(CmdError::WrongType),
-    }
 }
 
 /// A float argument, or the given error line.

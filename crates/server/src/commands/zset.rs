@@ -264,7 +264,7 @@ pub static COMMANDS: &[Command] = &[
 // Shared helpers
 
 /// The configured conversion thresholds.
-fn limits(ctx: &Ctx<'_>) -> ZSetLimits {
+pub(crate) fn limits(ctx: &Ctx<'_>) -> ZSetLimits {
     let hot = &ctx.srv.config.hot;
     let get = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
     ZSetLimits {
@@ -274,7 +274,7 @@ fn limits(ctx: &Ctx<'_>) -> ZSetLimits {
 }
 
 /// The sorted set held by an entry, or WRONGTYPE.
-fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
+pub(crate) fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
     match e.value() {
         Value::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
