@@ -324,6 +324,8 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            // A file name nobody writes: a stray dump.rdb in the temp dir must not be loaded.
+            .args(["--dbfilename", &format!("flowkv-interop-{port}.rdb")])
             .current_dir(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
