@@ -1,4 +1,5 @@
-//! Blocking commands (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP, XREAD…): clients waiting for a key
+//! Blocking commands (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP, and family-defined waits
+//! such as XREAD's): clients waiting for a key
 //! to receive data, and serving them when it does.
 //!
 //! A blocking command that finds nothing to pop registers a [`Waiter`] on its keys, under the
@@ -15,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 use flowkv_protocol::{Proto, Reply};
 use flowkv_store::num::parse_f64;
@@ -42,12 +44,31 @@ pub enum WaitOp {
     ZPop { min: bool },
     /// BZMPOP: replies [key, [[member, score]...]].
     ZMultiPop { min: bool, count: usize },
-    /// XREAD: waits for an entry above the given ID on any of its streams (`$` already
-    /// resolved when blocking); replies [[key, entries]] with at most `count` entries.
-    XRead {
-        ids: Vec<(Box<[u8]>, flowkv_store::stream_value::StreamId)>,
-        count: usize,
-    },
+    /// A wait a command family defines itself (XREAD, XREADGROUP, CACHE.GET…), so adding
+    /// one touches only that family's file.
+    Family(Arc<dyn FamilyWait>),
+}
+
+/// A family-defined wait: what it needs from the key, and what it does when served. The
+/// registry calls these under the locks of the key's shards.
+pub trait FamilyWait: Send + Sync + std::fmt::Debug {
+    /// True if `key` holds what this waiter is waiting for.
+    fn can_serve(&self, keys: &mut Keys<'_, '_>, key: &[u8]) -> bool;
+    /// Serves the waiter from `key` (which [`FamilyWait::can_serve`] approved), writing its
+    /// reply to `out`.
+    fn serve(
+        &self,
+        srv: &Server,
+        keys: &mut Keys<'_, '_>,
+        key: &[u8],
+        out: &mut Reply<'_>,
+    ) -> Served;
+    /// Whether a waiter that can't be served yet holds up those queued behind it on the
+    /// same key. Pops do (first come, first served); a reader waiting for entries above its
+    /// own ID doesn't, since a later reader may already be servable.
+    fn holds_queue(&self) -> bool {
+        true
+    }
 }
 
 impl WaitOp {
@@ -295,7 +316,7 @@ pub fn serve_ready(
             let served = {
                 let mut keys = locked.db(db, now, kstats);
                 if !can_serve(&mut keys, &key, &w.op) {
-                    if matches!(w.op, WaitOp::XRead { .. }) {
+                    if matches!(&w.op, WaitOp::Family(f) if !f.holds_queue()) {
                         skipped += 1;
                         continue;
                     }
@@ -337,9 +358,7 @@ fn can_serve(keys: &mut Keys<'_, '_>, key: &[u8], op: &WaitOp) -> bool {
             WaitOp::ListPop { .. } | WaitOp::ListMultiPop { .. } | WaitOp::ListMove { .. },
         ) => !l.is_empty(),
         (Some(Value::ZSet(z)), WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. }) => !z.is_empty(),
-        (Some(Value::Stream(_)), WaitOp::XRead { .. }) => {
-            crate::commands::stream::can_serve_blocked(keys, key, op)
-        }
+        (_, WaitOp::Family(f)) => f.can_serve(keys, key),
         _ => false,
     }
 }
@@ -359,6 +378,6 @@ fn serve(
         WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. } => {
             crate::commands::zset::serve_blocked(keys, key, op, out)
         }
-        WaitOp::XRead { .. } => crate::commands::stream::serve_blocked(keys, key, op, out),
+        WaitOp::Family(f) => f.serve(srv, keys, key, out),
     }
 }

@@ -10,7 +10,9 @@ use flowkv_store::num::parse_i64;
 use flowkv_store::stream_value::{EntryRef, NodeLimits, StreamId, StreamValue, Trim};
 use flowkv_store::{Entry, Keys, Value};
 
-use crate::blocking::{self, Served, WaitOp};
+use std::sync::Arc;
+
+use crate::blocking::{self, FamilyWait, Served, WaitOp};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
 use crate::commands::string::int_arg;
@@ -750,54 +752,69 @@ fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     } else {
         count
     };
-    blocking::block(ctx, &names, WaitOp::XRead { ids: waits, count }, deadline);
+    let op = WaitOp::Family(Arc::new(XReadWait { ids: waits, count }));
+    blocking::block(ctx, &names, op, deadline);
     Ok(())
 }
 
-/// The ID a blocked XREAD waits above on `key`.
-fn waited_id(ids: &[(Box<[u8]>, StreamId)], key: &[u8]) -> Option<StreamId> {
-    ids.iter().find(|(k, _)| **k == *key).map(|(_, id)| *id)
+/// A blocked XREAD: waits for an entry above the given ID on any of its streams (`$` already
+/// resolved when blocking); replies [[key, entries]] with at most `count` entries.
+#[derive(Debug)]
+struct XReadWait {
+    ids: Vec<(Box<[u8]>, StreamId)>,
+    count: usize,
 }
 
-/// True if the stream at `key` has an ID above the one a blocked XREAD waits for.
-pub(crate) fn can_serve_blocked(keys: &mut Keys<'_, '_>, key: &[u8], op: &WaitOp) -> bool {
-    let WaitOp::XRead { ids, .. } = op else {
-        return false;
-    };
-    match (keys.peek(key).map(Entry::value), waited_id(ids, key)) {
-        (Some(Value::Stream(s)), Some(id)) => s.last_id > id,
-        _ => false,
+impl XReadWait {
+    /// The ID this reader waits above on `key`.
+    fn waited_id(&self, key: &[u8]) -> Option<StreamId> {
+        self.ids
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, id)| *id)
     }
 }
 
-/// Serves a blocked XREAD from `key` ([`can_serve_blocked`] approved it): the entries above
-/// its ID, as `[[key, entries]]` (a one-entry map in RESP3).
-pub(crate) fn serve_blocked(
-    keys: &mut Keys<'_, '_>,
-    key: &[u8],
-    op: &WaitOp,
-    out: &mut Reply<'_>,
-) -> Served {
-    let WaitOp::XRead { ids, count } = op else {
-        return Served::NotReady;
-    };
-    let (Some(Value::Stream(s)), Some(id)) =
-        (keys.peek(key).map(Entry::value), waited_id(ids, key))
-    else {
-        return Served::NotReady;
-    };
-    let entries = id.incr().map_or_else(Vec::new, |start| {
-        s.range(start, StreamId::MAX, false, *count)
-    });
-    if out.is_resp3() {
-        out.map(1);
-    } else {
-        out.array(1);
-        out.array(2);
+impl FamilyWait for XReadWait {
+    /// True if the stream at `key` has an ID above the one this reader waits for.
+    fn can_serve(&self, keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
+        match (keys.peek(key).map(Entry::value), self.waited_id(key)) {
+            (Some(Value::Stream(s)), Some(id)) => s.last_id > id,
+            _ => false,
+        }
     }
-    out.bulk(key);
-    write_entries(out, &entries);
-    Served::Done(0)
+
+    /// The entries above the reader's ID, as `[[key, entries]]` (a one-entry map in RESP3).
+    fn serve(
+        &self,
+        _: &Server,
+        keys: &mut Keys<'_, '_>,
+        key: &[u8],
+        out: &mut Reply<'_>,
+    ) -> Served {
+        let (Some(Value::Stream(s)), Some(id)) =
+            (keys.peek(key).map(Entry::value), self.waited_id(key))
+        else {
+            return Served::NotReady;
+        };
+        let entries = id.incr().map_or_else(Vec::new, |start| {
+            s.range(start, StreamId::MAX, false, self.count)
+        });
+        if out.is_resp3() {
+            out.map(1);
+        } else {
+            out.array(1);
+            out.array(2);
+        }
+        out.bulk(key);
+        write_entries(out, &entries);
+        Served::Done(0)
+    }
+
+    /// A later reader may wait for a lower ID and be servable already.
+    fn holds_queue(&self) -> bool {
+        false
+    }
 }
 
 /// XINFO HELP.
