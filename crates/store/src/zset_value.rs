@@ -197,11 +197,35 @@ const HEIGHT_MASK: u32 = (1 << HEIGHT_BITS) - 1;
 /// Empty buckets one rehash step may skip, as Redis's dict.
 const EMPTY_VISITS: usize = 10;
 
-/// One level link: the next node at this level and how many level-0 steps it spans.
+/// A level-0 link: the next node and how many level-0 steps it spans (always 1, kept so
+/// level 0 reads like the others).
 #[derive(Clone, Copy, Debug, Default)]
 struct Level {
     forward: u32,
     span: u32,
+}
+
+/// An upper-level link (levels 1..): the next node and its span as at level 0, plus copies of
+/// the next node's score and pool index. A search above level 0 then compares and steps
+/// without reading the nodes it passes: one cache miss per step, like Redis's levels inside
+/// its nodes, instead of two (the pool, then the node for its score) — ZADD into a 100k-member
+/// set spent a third of its time there. 20 bytes (packed to 4), a third of a link per node on
+/// average. Fields are only ever copied out, never borrowed, so packing needs no `unsafe`.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, packed(4))]
+struct UpLevel {
+    forward: u32,
+    span: u32,
+    fwd_up: u32,
+    fwd_score: f64,
+}
+
+/// One step a search may take: the link's target, its span and the target's score.
+#[derive(Clone, Copy)]
+struct Step {
+    forward: u32,
+    span: u32,
+    score: f64,
 }
 
 /// A skiplist node (48 bytes).
@@ -266,11 +290,12 @@ pub struct SkipList {
     /// Head of the free-slot list (linked through `hnext`).
     free: u32,
     /// Levels 1.. of nodes taller than 1, `height - 1` consecutive entries per node.
-    pool: Vec<Level>,
+    pool: Vec<UpLevel>,
     /// Free pool blocks by height - 1 (linked through the first entry's `forward`, as
     /// pool index + 1).
     pool_free: [u32; MAX_LEVEL],
-    head: [Level; MAX_LEVEL],
+    /// The header's links (its level 0 uses only `forward` and `span`).
+    head: [UpLevel; MAX_LEVEL],
     tail: u32,
     level: usize,
     len: usize,
@@ -297,7 +322,7 @@ impl Default for SkipList {
             free: NIL,
             pool: Vec::new(),
             pool_free: [0; MAX_LEVEL],
-            head: [Level::default(); MAX_LEVEL],
+            head: [UpLevel::default(); MAX_LEVEL],
             tail: NIL,
             level: 1,
             len: 0,
@@ -323,27 +348,52 @@ impl SkipList {
         &mut self.chunks[c][o]
     }
 
-    /// Level `i` of node `x` (or of the header).
+    /// Level 0 of node `x` (or of the header).
     #[inline]
-    fn lv(&self, x: u32, i: usize) -> Level {
+    fn lv0(&self, x: u32) -> Level {
         if x == HEAD {
-            self.head[i]
-        } else {
-            let n = self.node(x);
-            if i == 0 {
-                n.level0
-            } else {
-                self.pool[n.up as usize + i - 1]
+            let h = self.head[0];
+            Level {
+                forward: h.forward,
+                span: h.span,
             }
+        } else {
+            self.node(x).level0
         }
     }
 
+    fn set_lv0(&mut self, x: u32, l: Level) {
+        if x == HEAD {
+            self.head[0].forward = l.forward;
+            self.head[0].span = l.span;
+        } else {
+            self.node_mut(x).level0 = l;
+        }
+    }
+
+    /// Pool index of node `x`'s upper levels (unused for the header).
     #[inline]
-    fn lv_mut(&mut self, x: u32, i: usize) -> &mut Level {
+    fn up_of(&self, x: u32) -> u32 {
+        if x == HEAD {
+            0
+        } else {
+            self.node(x).up
+        }
+    }
+
+    /// Upper level `i >= 1` of the node (or header) `x` whose levels start at pool index `up`.
+    #[inline]
+    fn up_lv(&self, x: u32, up: u32, i: usize) -> UpLevel {
+        if x == HEAD {
+            self.head[i]
+        } else {
+            self.pool[up as usize + i - 1]
+        }
+    }
+
+    fn up_lv_mut(&mut self, x: u32, i: usize) -> &mut UpLevel {
         if x == HEAD {
             &mut self.head[i]
-        } else if i == 0 {
-            &mut self.node_mut(x).level0
         } else {
             let up = self.node(x).up as usize;
             &mut self.pool[up + i - 1]
@@ -372,12 +422,12 @@ impl SkipList {
             let at = head - 1;
             self.pool_free[n] = self.pool[at as usize].forward;
             for l in &mut self.pool[at as usize..at as usize + n] {
-                *l = Level::default();
+                *l = UpLevel::default();
             }
             return at;
         }
         let at = self.pool.len() as u32;
-        self.pool.resize(self.pool.len() + n, Level::default());
+        self.pool.resize(self.pool.len() + n, UpLevel::default());
         at
     }
 
@@ -550,62 +600,111 @@ impl SkipList {
 
     // --- ordered structure ---
 
-    /// The predecessors of (score, member) at every level, and their ranks.
-    fn path(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [usize; MAX_LEVEL]) {
+    /// Walks down from the header: at each level, from the top, steps forward while
+    /// `go(step, rank so far)` holds. Returns the last node reached at every level and its
+    /// rank (the 1-based rank; 0 for the header). Above level 0 it reads only the links.
+    fn walk(&self, go: impl Fn(Step, usize) -> bool) -> ([u32; MAX_LEVEL], [usize; MAX_LEVEL]) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0usize; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+        let (mut x, mut x_up) = (HEAD, 0);
+        let mut traversed = 0;
+        for i in (1..self.level).rev() {
             loop {
-                let l = self.lv(x, i);
-                if l.forward == NIL {
+                let l = self.up_lv(x, x_up, i);
+                let step = Step {
+                    forward: l.forward,
+                    span: l.span,
+                    score: l.fwd_score,
+                };
+                if l.forward == NIL || !go(step, traversed) {
                     break;
                 }
-                let f = self.node(l.forward);
-                if cmp_entry(f.score, &f.member, score, member) != Ordering::Less {
-                    break;
-                }
-                rank[i] += l.span as usize;
+                traversed += l.span as usize;
                 x = l.forward;
+                x_up = l.fwd_up;
             }
             update[i] = x;
+            rank[i] = traversed;
         }
+        loop {
+            let l = self.lv0(x);
+            if l.forward == NIL {
+                break;
+            }
+            let step = Step {
+                forward: l.forward,
+                span: l.span,
+                score: self.node(l.forward).score,
+            };
+            if !go(step, traversed) {
+                break;
+            }
+            traversed += l.span as usize;
+            x = l.forward;
+        }
+        update[0] = x;
+        rank[0] = traversed;
         (update, rank)
+    }
+
+    /// The predecessors of (score, member) at every level, and their ranks.
+    fn path(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [usize; MAX_LEVEL]) {
+        self.walk(|step, _| match step.score.partial_cmp(&score) {
+            Some(Ordering::Less) => true,
+            Some(Ordering::Equal) => *self.node(step.forward).member < *member,
+            _ => false,
+        })
     }
 
     /// Links node `id` (already allocated with its height) into the order.
     fn link(&mut self, id: u32) {
-        let (score, height) = {
+        let (score, height, id_up) = {
             let n = self.node(id);
-            (n.score, n.height())
+            (n.score, n.height(), n.up)
         };
         let (mut update, mut rank) = self.path(score, &self.node(id).member);
         if height > self.level {
             for i in self.level..height {
                 rank[i] = 0;
                 update[i] = HEAD;
-                self.head[i] = Level {
-                    forward: NIL,
+                self.head[i] = UpLevel {
                     span: self.len as u32,
+                    ..UpLevel::default()
                 };
             }
             self.level = height;
         }
-        for i in 0..height {
-            let u = self.lv(update[i], i);
-            let before = (rank[0] - rank[i]) as u32;
-            *self.lv_mut(id, i) = Level {
+        let u = self.lv0(update[0]);
+        self.set_lv0(
+            id,
+            Level {
                 forward: u.forward,
+                span: 1,
+            },
+        );
+        self.set_lv0(
+            update[0],
+            Level {
+                forward: id,
+                span: 1,
+            },
+        );
+        for i in 1..height {
+            let u = self.up_lv(update[i], self.up_of(update[i]), i);
+            let before = (rank[0] - rank[i]) as u32;
+            *self.up_lv_mut(id, i) = UpLevel {
                 span: u.span - before,
+                ..u
             };
-            *self.lv_mut(update[i], i) = Level {
+            *self.up_lv_mut(update[i], i) = UpLevel {
                 forward: id,
                 span: before + 1,
+                fwd_up: id_up,
+                fwd_score: score,
             };
         }
         for (i, &u) in update.iter().enumerate().take(self.level).skip(height) {
-            self.lv_mut(u, i).span += 1;
+            self.up_lv_mut(u, i).span += 1;
         }
         let back = if update[0] == HEAD { NIL } else { update[0] };
         self.node_mut(id).backward = back;
@@ -620,16 +719,20 @@ impl SkipList {
 
     /// Unlinks node `x` from the order given its predecessors.
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            let ul = self.lv(u, i);
+        let u0 = self.lv0(update[0]);
+        debug_assert_eq!(u0.forward, x);
+        self.set_lv0(update[0], self.lv0(x));
+        let x_up = self.up_of(x);
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(1) {
+            let ul = self.up_lv(u, self.up_of(u), i);
             if ul.forward == x {
-                let xl = self.lv(x, i);
-                *self.lv_mut(u, i) = Level {
-                    forward: xl.forward,
+                let xl = self.up_lv(x, x_up, i);
+                *self.up_lv_mut(u, i) = UpLevel {
                     span: ul.span + xl.span - 1,
+                    ..xl
                 };
             } else {
-                self.lv_mut(u, i).span -= 1;
+                self.up_lv_mut(u, i).span -= 1;
             }
         }
         let (next, back) = {
@@ -680,6 +783,14 @@ impl SkipList {
             })
         };
         if stays {
+            // The links above level 0 that lead here cache the score.
+            let height = self.node(id).height();
+            if height > 1 {
+                let update = self.path_to(id);
+                for (i, &u) in update.iter().enumerate().take(height).skip(1) {
+                    self.up_lv_mut(u, i).fwd_score = score;
+                }
+            }
             self.node_mut(id).score = score;
             return;
         }
@@ -701,40 +812,18 @@ impl SkipList {
     /// The node at 0-based `rank`.
     fn at_rank(&self, rank: usize) -> u32 {
         let want = rank + 1;
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lv(x, i);
-                if l.forward == NIL || traversed + l.span as usize > want {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
-            if traversed == want {
-                return x;
-            }
+        let (update, ranks) = self.walk(|step, t| t + step.span as usize <= want);
+        if ranks[0] == want {
+            update[0]
+        } else {
+            NIL
         }
-        NIL
     }
 
     /// The number of nodes before the first one for which `stop` holds (the nodes for which
     /// it fails must come first, as the skiplist order guarantees for range bounds).
     fn count_until(&self, stop: impl Fn(&Node) -> bool) -> usize {
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lv(x, i);
-                if l.forward == NIL || stop(self.node(l.forward)) {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
-        }
-        traversed
+        self.walk(|step, _| !stop(self.node(step.forward))).1[0]
     }
 
     /// The 0-based rank of node `x`.
@@ -748,21 +837,8 @@ impl SkipList {
         if start >= end {
             return;
         }
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lv(x, i);
-                if l.forward == NIL || traversed + l.span as usize > start {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
-            update[i] = x;
-        }
-        let mut cur = self.lv(x, 0).forward;
+        let (update, _) = self.walk(|step, t| t + step.span as usize <= start);
+        let mut cur = self.lv0(update[0]).forward;
         for _ in start..end {
             let next = self.node(cur).level0.forward;
             self.unlink(cur, &update);
@@ -782,7 +858,7 @@ impl SkipList {
                 .map(|c| c.capacity() * std::mem::size_of::<Node>())
                 .sum::<usize>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<Node>>()
-            + self.pool.capacity() * std::mem::size_of::<Level>()
+            + self.pool.capacity() * std::mem::size_of::<UpLevel>()
             + (self.buckets.capacity() + self.old.capacity()) * 4
             + self.member_bytes
     }
