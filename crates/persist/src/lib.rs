@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod listpack;
 mod lzf;
+mod module;
 pub mod packed;
 pub mod read;
 pub mod write;

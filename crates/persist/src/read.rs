@@ -48,7 +48,7 @@ impl Object {
 }
 
 /// A byte source that keeps a running CRC64 of what was read.
-struct Input<R> {
+pub(crate) struct Input<R> {
     r: R,
     crc: crc::Digest<'static, u64, crc::Table<16>>,
 }
@@ -67,7 +67,7 @@ impl<R: Read> Input<R> {
         }
     }
 
-    fn exact<const N: usize>(&mut self) -> Result<[u8; N]> {
+    pub(crate) fn exact<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut b = [0u8; N];
         self.r.read_exact(&mut b)?;
         self.crc.update(&b);
@@ -105,7 +105,7 @@ impl<R: Read> Input<R> {
     }
 
     /// A length (count, database number…).
-    fn length(&mut self) -> Result<u64> {
+    pub(crate) fn length(&mut self) -> Result<u64> {
         match self.len_or_special()? {
             Len::Plain(n) => Ok(n),
             Len::Special(_) => Err(corrupt(
@@ -115,7 +115,7 @@ impl<R: Read> Input<R> {
     }
 
     /// A string in any of its encodings (plain, integer, LZF).
-    fn string(&mut self) -> Result<Vec<u8>> {
+    pub(crate) fn string(&mut self) -> Result<Vec<u8>> {
         match self.len_or_special()? {
             Len::Plain(n) => self.bytes(n),
             Len::Special(ENC_INT8) => Ok((self.u8()? as i8).to_string().into_bytes()),
@@ -370,9 +370,10 @@ fn read_object<R: Read>(inp: &mut Input<R>, ty: u8, lim: &Limits) -> Result<Opti
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 => {
             return Err(Error::Unsupported("stream type not supported yet".into()))
         }
-        TYPE_MODULE | TYPE_MODULE_2 => {
+        TYPE_MODULE_2 => crate::module::read_module(inp)?,
+        TYPE_MODULE => {
             return Err(Error::Unsupported(
-                "module value types are not supported".into(),
+                "module values of RDB type 6 (before Redis 5) are not supported".into(),
             ))
         }
         _ => return Err(corrupt(format!("unknown value type {ty}"))),
@@ -382,7 +383,7 @@ fn read_object<R: Read>(inp: &mut Input<R>, ty: u8, lim: &Limits) -> Result<Opti
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
         Value::Hash(h) => h.is_empty(),
-        Value::Stream(_) => false,
+        Value::Stream(_) | Value::Bloom(_) | Value::Cache(_) => false,
         Value::InlineStr | Value::RawStr(_) => false,
     };
     Ok((!empty).then_some(Object::Value(value)))

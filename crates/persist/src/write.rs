@@ -106,6 +106,7 @@ pub fn value_type(e: &Entry) -> u8 {
             ZSetValue::Skiplist(_) => TYPE_ZSET_2,
         },
         Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
+        Value::Bloom(_) | Value::Cache(_) => TYPE_MODULE_2,
     }
 }
 
@@ -178,6 +179,7 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
         // No body yet (FileWriter::entry refuses streams; a DUMP payload of one is refused
         // by RESTORE as an unsupported type).
         Value::Stream(_) => {}
+        Value::Bloom(_) | Value::Cache(_) => crate::module::write_module(out, e.value(), opts),
     }
 }
 

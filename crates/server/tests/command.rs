@@ -305,11 +305,36 @@ const ALLOWED_DIFFERENCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Subcommands we have and Redis 7.0 lacks.
-const EXTENSIONS: &[(&str, &str)] = &[(
-    "client|setinfo",
-    "Redis 7.2's CLIENT SETINFO: newer clients send it when they connect",
-)];
+/// Reasons shared by the built-in module families.
+const BLOOM: &str = "RedisBloom's Bloom filters, built in (docs/BUILTINS.md)";
+const CACHE: &str = "server-side cache-stampede protection (docs/CACHE.md)";
+
+/// Commands and subcommands we have and Redis 7.0 lacks.
+const EXTENSIONS: &[(&str, &str)] = &[
+    (
+        "client|setinfo",
+        "Redis 7.2's CLIENT SETINFO: newer clients send it when they connect",
+    ),
+    ("bf.reserve", BLOOM),
+    ("bf.add", BLOOM),
+    ("bf.madd", BLOOM),
+    ("bf.insert", BLOOM),
+    ("bf.exists", BLOOM),
+    ("bf.mexists", BLOOM),
+    ("bf.info", BLOOM),
+    ("bf.card", BLOOM),
+    ("bf.scandump", BLOOM),
+    ("bf.loadchunk", BLOOM),
+    ("bf.debug", BLOOM),
+    (
+        "cl.throttle",
+        "redis-cell's GCRA rate limiter, built in (docs/BUILTINS.md)",
+    ),
+    ("cache.get", CACHE),
+    ("cache.fill", CACHE),
+    ("cache.invalidate", CACHE),
+    ("cache.release", CACHE),
+];
 
 /// A real redis-server 7.0 on a free port, killed on drop.
 struct Redis {

@@ -39,6 +39,10 @@ pub enum Kind {
     Set,
     ZSet,
     Stream,
+    /// RedisBloom's Bloom filter type.
+    Bloom,
+    /// flowkv's cache entries (CACHE.*).
+    Cache,
 }
 
 impl Kind {
@@ -51,6 +55,9 @@ impl Kind {
             Kind::Set => "set",
             Kind::ZSet => "zset",
             Kind::Stream => "stream",
+            // Module type names, as Redis reports a module value's type.
+            Kind::Bloom => "MBbloom--",
+            Kind::Cache => "flowcache",
         }
     }
 
@@ -63,6 +70,8 @@ impl Kind {
             Kind::Set,
             Kind::ZSet,
             Kind::Stream,
+            Kind::Bloom,
+            Kind::Cache,
         ]
         .into_iter()
         .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
@@ -263,6 +272,8 @@ impl Entry {
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
             Value::Stream(_) => "stream",
+            // Module values report `raw`, as in Redis.
+            Value::Bloom(_) | Value::Cache(_) => "raw",
         }
     }
 

@@ -1,6 +1,8 @@
 //! flowkv's keyspace: shards, entries, value encodings and expiry. No sockets, no protocol:
 //! the server crate drives it, and it can be tested and benchmarked on its own.
 
+pub mod bloom;
+pub mod cache_value;
 pub mod dict;
 pub mod entry;
 pub mod glob;

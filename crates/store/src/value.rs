@@ -1,5 +1,7 @@
 //! The value a key holds, by type and encoding.
 
+use crate::bloom::BloomValue;
+use crate::cache_value::CacheValue;
 use crate::entry::Kind;
 use crate::hash_value::HashValue;
 use crate::list_value::ListValue;
@@ -21,6 +23,10 @@ pub enum Value {
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
     Stream(Box<StreamValue>),
+    /// A Bloom filter (BF.*), RedisBloom's `MBbloom--` type.
+    Bloom(Box<BloomValue>),
+    /// A cache entry with refresh leases (CACHE.*).
+    Cache(Box<CacheValue>),
 }
 
 impl Value {
@@ -34,6 +40,8 @@ impl Value {
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
             Value::Stream(_) => Kind::Stream,
+            Value::Bloom(_) => Kind::Bloom,
+            Value::Cache(_) => Kind::Cache,
         }
     }
 
@@ -47,6 +55,8 @@ impl Value {
             Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_bytes(),
             Value::Stream(s) => std::mem::size_of::<StreamValue>() + s.heap_bytes(),
+            Value::Bloom(b) => std::mem::size_of::<BloomValue>() + b.heap_bytes(),
+            Value::Cache(c) => std::mem::size_of::<CacheValue>() + c.heap_bytes(),
         }
     }
 }

@@ -344,6 +344,7 @@ fn value_digest(e: &Entry) -> Option<Digest> {
     let scores;
     let entries;
     let ids;
+    let module_fields: Vec<u8>;
     let mut parts: Vec<&[u8]> = vec![e.kind().name().as_bytes()];
     match e.value() {
         Value::Hash(h) => {
@@ -377,6 +378,19 @@ fn value_digest(e: &Entry) -> Option<Digest> {
                 parts.push(id);
                 en.fields().for_each(|(f, v)| parts.extend([f, v]));
             }
+        }
+        Value::Bloom(bf) => {
+            module_fields = bf.dump_header();
+            parts.push(&module_fields);
+            parts.extend(bf.links.iter().map(|l| &l.bytes[..]));
+        }
+        Value::Cache(c) => {
+            module_fields = [c.fresh_until, c.early_ms, u64::from(c.stale)]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            parts.push(&module_fields);
+            parts.extend(c.value.as_deref());
         }
         _ => parts.push(e.string()?),
     }

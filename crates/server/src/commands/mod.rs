@@ -12,6 +12,8 @@ use flowkv_store::num::parse_i64;
 use crate::command::{Command, KeyPositions};
 
 pub mod bitmap;
+pub mod bloom;
+pub mod cache;
 pub mod collection_args;
 pub mod config;
 pub mod connection;
@@ -33,6 +35,7 @@ pub mod set;
 pub mod sort;
 pub mod stream;
 pub mod string;
+pub mod throttle;
 pub mod zset;
 
 /// HRANDFIELD / SRANDMEMBER / ZRANDMEMBER with a negative count repeat elements; this caps
@@ -78,6 +81,9 @@ fn families() -> impl Iterator<Item = &'static Command> {
         introspect::COMMANDS,
         debug::COMMANDS,
         persist::COMMANDS,
+        bloom::COMMANDS,
+        throttle::COMMANDS,
+        cache::COMMANDS,
     ]
     .into_iter()
     .flatten()
