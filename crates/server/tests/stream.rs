@@ -1,6 +1,6 @@
-//! Streams end to end (no consumer groups yet): XADD's ID rules and trimming, XRANGE /
-//! XREVRANGE ranges, XDEL, XTRIM, XSETID, XREAD (immediate, `$`, BLOCK woken from another
-//! worker thread, timeouts), RESP2/RESP3 reply shapes and WRONGTYPE.
+//! Streams end to end: XADD's ID rules and trimming, XRANGE / XREVRANGE ranges, XDEL, XTRIM,
+//! XSETID, XREAD (immediate, `$`, BLOCK woken from another worker thread, timeouts),
+//! RESP2/RESP3 reply shapes and WRONGTYPE. Consumer groups are in stream_groups.rs.
 
 mod common;
 

@@ -757,13 +757,24 @@ impl Keys<'_, '_> {
         }
     }
 
+    /// Records a stream deleted or replaced while clients are blocked, so blocked
+    /// XREADGROUPs on it get their error (as Redis 7.0 signals such keys ready).
+    #[inline]
+    fn note_stream_gone(&mut self, old: Option<&Entry>) {
+        if let Some(o) = old {
+            if o.kind() == Kind::Stream && self.locked.ks.waiters.load(Relaxed) > 0 {
+                self.locked.ready.push((self.db, o.key().into()));
+            }
+        }
+    }
+
     /// Inserts or replaces a whole entry. Returns the previous live entry.
     pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
         entry.set_lru(self.lru);
         self.note_touched(entry.key());
-        if self.locked.ks.waiters.load(Relaxed) > 0
-            && matches!(entry.kind(), Kind::List | Kind::ZSet | Kind::Stream)
-        {
+        let waiters = self.locked.ks.waiters.load(Relaxed) > 0;
+        let wakes = matches!(entry.kind(), Kind::List | Kind::ZSet | Kind::Stream);
+        if waiters && wakes {
             self.locked.ready.push((self.db, entry.key().into()));
         }
         let h = hash_bytes(entry.key());
@@ -782,6 +793,9 @@ impl Keys<'_, '_> {
             db.expires += 1;
         }
         let live = self.expired_live(old);
+        if waiters && !wakes {
+            self.note_stream_gone(live.as_ref());
+        }
         if let (None, Some(key)) = (&live, new_key) {
             self.notify(notify_class::NEW, "new", &key);
         }
@@ -798,8 +812,10 @@ impl Keys<'_, '_> {
         let db = db_of(self.locked, dbi, h);
         let mut was_expired = false;
         let mut created = false;
+        let mut was_stream = false;
         if let Some(e) = db.dict.get_mut(h, key) {
             was_expired = e.is_expired(now);
+            was_stream = !was_expired && e.kind() == Kind::Stream;
             let expire = if was_expired {
                 match expire {
                     Expire::Keep => Expire::Clear,
@@ -833,6 +849,9 @@ impl Keys<'_, '_> {
             db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
             created = true;
         }
+        if was_stream && self.locked.ks.waiters.load(Relaxed) > 0 {
+            self.locked.ready.push((dbi, key.into()));
+        }
         if was_expired {
             self.count_expired(key);
         }
@@ -849,6 +868,7 @@ impl Keys<'_, '_> {
         let live = self.expired_live(old);
         if live.is_some() {
             self.note_touched(key);
+            self.note_stream_gone(live.as_ref());
         }
         live
     }
@@ -933,12 +953,14 @@ impl Keys<'_, '_> {
     }
 
     /// Deletes every key of this database (needs every shard locked). Returns the old
-    /// contents so the caller can drop them outside the lock (FLUSHDB ASYNC) or here.
+    /// contents so the caller can drop them outside the lock (FLUSHDB ASYNC) or here. While
+    /// clients are blocked, its streams are marked ready (blocked XREADGROUPs get an error).
     pub fn flush(&mut self) -> Vec<Dict<Entry>> {
         debug_assert!(self.locked.all);
         let db = self.db;
         self.locked.stale.retain(|s| s.db != db);
-        self.locked
+        let old: Vec<Dict<Entry>> = self
+            .locked
             .guards
             .iter_mut()
             .map(|(_, g)| {
@@ -946,7 +968,15 @@ impl Keys<'_, '_> {
                 g.dbs[db].sweep_cursor = 0;
                 g.dbs[db].dict.take()
             })
-            .collect()
+            .collect();
+        if self.locked.ks.waiters.load(Relaxed) > 0 {
+            for d in &old {
+                for e in d.iter().filter(|e| e.kind() == Kind::Stream) {
+                    self.locked.ready.push((db, e.key().into()));
+                }
+            }
+        }
+        old
     }
 
     /// Swaps this database with database `other` (needs every shard locked).

@@ -34,6 +34,7 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod stream;
+pub mod stream_group;
 pub mod string;
 pub mod throttle;
 pub mod zset;
@@ -69,6 +70,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         set::COMMANDS,
         zset::COMMANDS,
         stream::COMMANDS,
+        stream_group::COMMANDS,
         hll::COMMANDS,
         geo::COMMANDS,
         sort::COMMANDS,

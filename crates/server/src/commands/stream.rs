@@ -1,5 +1,6 @@
 //! Stream commands without consumer groups: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM,
-//! XSETID and XREAD (with BLOCK through [`crate::blocking`]).
+//! XSETID, XREAD (with BLOCK through [`crate::blocking`]) and XINFO (whose GROUPS and
+//! CONSUMERS live with the consumer groups in [`super::stream_group`]).
 //!
 //! The data type itself (packed nodes, IDs, trimming) lives in
 //! [`flowkv_store::stream_value`]; this file parses arguments, checks the ID rules and writes
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use crate::blocking::{self, FamilyWait, Served, WaitOp};
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
+use crate::commands::stream_group::{write_groups_full, xinfo_consumers, xinfo_groups};
 use crate::commands::string::int_arg;
 use crate::config::notify::STREAM;
 use crate::ctx::Ctx;
@@ -119,6 +121,21 @@ pub static COMMANDS: &[Command] = &[
             "Depends on subcommand.",
         )
         .subcommands(&[
+            Command::new("consumers", 4, Group::Stream)
+                .flags(READONLY)
+                .acl(acl::STREAM)
+                .keys(2, 2, 1)
+                .key_specs(&[ks::key_at(2, ks::RO | ks::ACCESS)])
+                .tips(&["nondeterministic_output"])
+                .handler(xinfo_consumers)
+                .doc("List the consumers in a consumer group", "5.0.0", "O(1)"),
+            Command::new("groups", 3, Group::Stream)
+                .flags(READONLY)
+                .acl(acl::STREAM)
+                .keys(2, 2, 1)
+                .key_specs(&[ks::key_at(2, ks::RO | ks::ACCESS)])
+                .handler(xinfo_groups)
+                .doc("List the consumer groups of a stream", "5.0.0", "O(1)"),
             Command::new("stream", -3, Group::Stream)
                 .flags(READONLY)
                 .acl(acl::STREAM)
@@ -142,10 +159,10 @@ pub static COMMANDS: &[Command] = &[
 const MAX_ID_LEN: usize = 127;
 /// Largest total size of one entry's fields and values (Redis's listpack limit).
 const MAX_ENTRY_BYTES: usize = 1 << 30;
-/// Entries a blocked XREAD without COUNT gets when served (Redis's default).
-const BLOCKED_DEFAULT_COUNT: usize = 1000;
+/// Entries a blocked XREAD / XREADGROUP without COUNT gets when served (Redis's default).
+pub(crate) const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
-fn invalid_id() -> CmdError {
+pub(crate) fn invalid_id() -> CmdError {
     CmdError::msg("ERR Invalid stream ID specified as stream command argument")
 }
 
@@ -183,13 +200,18 @@ fn parse_id_full(
     }
 }
 
+/// An ID where `-` and `+` mean the smallest and largest (XGROUP SETID).
+pub(crate) fn parse_id(arg: &[u8]) -> Result<StreamId, CmdError> {
+    parse_id_full(arg, 0, false, false).map(|(id, _)| id)
+}
+
 /// A strict ID (`-` and `+` refused), as XDEL, XSETID and XREAD take them.
-fn parse_strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
+pub(crate) fn parse_strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
     parse_id_full(arg, 0, true, false).map(|(id, _)| id)
 }
 
 /// One end of an XRANGE interval: `(` makes it exclusive (then `-`/`+` are refused).
-fn parse_interval(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdError> {
+pub(crate) fn parse_interval(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdError> {
     if arg.len() > 1 && arg[0] == b'(' {
         Ok((parse_id_full(&arg[1..], missing_seq, true, false)?.0, true))
     } else {
@@ -197,15 +219,35 @@ fn parse_interval(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdE
     }
 }
 
+/// The error for a container's subcommand with bad arguments (XINFO, XGROUP).
+pub(crate) fn subcommand_syntax(args: Args<'_>, container: &str) -> CmdError {
+    let sub = args.get(1);
+    CmdError::msg(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)])
+    ))
+}
+
+/// Marks `key` ready for blocked XREAD / XREADGROUP clients, if anyone waits (see
+/// [`crate::blocking`]).
+pub(crate) fn wake_waiters(ctx: &mut Ctx<'_>, key: &[u8]) {
+    if ctx.srv.blocked.any_waiting() {
+        let db = ctx.client.db;
+        if let Some(locked) = ctx.locked.as_mut() {
+            locked.mark_ready(db, key);
+        }
+    }
+}
+
 /// The stream a key holds, or WRONGTYPE.
-fn stream_of(e: &Entry) -> Result<&StreamValue, CmdError> {
+pub(crate) fn stream_of(e: &Entry) -> Result<&StreamValue, CmdError> {
     match e.value() {
         Value::Stream(s) => Ok(s),
         _ => Err(CmdError::WrongType),
     }
 }
 
-fn stream_mut(e: &mut Entry) -> Result<&mut StreamValue, CmdError> {
+pub(crate) fn stream_mut(e: &mut Entry) -> Result<&mut StreamValue, CmdError> {
     match e.value_mut() {
         Value::Stream(s) => Ok(s),
         _ => Err(CmdError::WrongType),
@@ -226,7 +268,7 @@ fn node_limits(srv: &Server) -> NodeLimits {
 }
 
 /// Writes one entry as `[id, [field, value, ...]]`.
-fn write_entry(out: &mut Reply<'_>, e: &EntryRef<'_>) {
+pub(crate) fn write_entry(out: &mut Reply<'_>, e: &EntryRef<'_>) {
     out.array(2);
     out.bulk(e.id.to_string().as_bytes());
     out.array(e.len() * 2);
@@ -236,7 +278,7 @@ fn write_entry(out: &mut Reply<'_>, e: &EntryRef<'_>) {
     }
 }
 
-fn write_entries(out: &mut Reply<'_>, entries: &[EntryRef<'_>]) {
+pub(crate) fn write_entries(out: &mut Reply<'_>, entries: &[EntryRef<'_>]) {
     out.array(entries.len());
     for e in entries {
         write_entry(out, e);
@@ -425,13 +467,8 @@ fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if trimmed > 0 {
         notify(ctx, STREAM, "xtrim", key);
     }
-    // Blocked XREADs on this key may now be served (see crate::blocking).
-    if ctx.srv.blocked.any_waiting() {
-        let db = ctx.client.db;
-        if let Some(locked) = ctx.locked.as_mut() {
-            locked.mark_ready(db, key);
-        }
-    }
+    // Blocked XREADs and XREADGROUPs on this key may now be served.
+    wake_waiters(ctx, key);
     Ok(())
 }
 
@@ -619,15 +656,19 @@ fn xsetid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Index of XREAD's first key, as Redis finds it for key extraction: options are skipped
-/// (BLOCK and COUNT with their value) up to STREAMS; None when there is no STREAMS or the
-/// keys and IDs don't pair up.
+/// Index of XREAD's / XREADGROUP's first key, as Redis finds it for key extraction: options
+/// are skipped (BLOCK, COUNT and GROUP with their values, NOACK) up to STREAMS; None when
+/// there is no STREAMS or the keys and IDs don't pair up.
 fn xread_streams_at(args: Args<'_>) -> Option<usize> {
     let mut i = 1;
     while i < args.len() {
         let a = args.get(i);
         if a.eq_ignore_ascii_case(b"block") || a.eq_ignore_ascii_case(b"count") {
             i += 2;
+        } else if a.eq_ignore_ascii_case(b"group") {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"noack") {
+            i += 1;
         } else if a.eq_ignore_ascii_case(b"streams") {
             let rest = args.len() - i - 1;
             return (rest > 0 && rest.is_multiple_of(2)).then_some(i + 1);
@@ -638,18 +679,43 @@ fn xread_streams_at(args: Args<'_>) -> Option<usize> {
     None
 }
 
-fn xread_keys(args: Args<'_>) -> KeyPositions {
+/// The keys of XREAD and XREADGROUP.
+pub(crate) fn xread_keys(args: Args<'_>) -> KeyPositions {
     match xread_streams_at(args) {
         Some(at) => (at..at + (args.len() - at) / 2).collect(),
         None => KeyPositions::new(),
     }
 }
 
-/// XREAD [COUNT n] [BLOCK ms] STREAMS key... id...: entries above each ID, or block until
-/// one of the streams gets one (`$`: above its last ID now).
-fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let mut count = 0usize;
-    let mut deadline: Option<u64> = None;
+/// Parsed XREAD / XREADGROUP options.
+pub(crate) struct ReadArgs<'a> {
+    /// COUNT (0 = no limit).
+    pub count: usize,
+    /// BLOCK's deadline in unix ms (0 = forever), None without BLOCK.
+    pub deadline: Option<u64>,
+    /// GROUP's group and consumer names (XREADGROUP).
+    pub group: Option<(&'a [u8], &'a [u8])>,
+    pub noack: bool,
+    /// The stream keys, and the ID argument of each.
+    pub keys: Vec<&'a [u8]>,
+    pub ids: Vec<&'a [u8]>,
+}
+
+/// Parses XREAD's (or, with `readgroup`, XREADGROUP's) options as Redis does, in its order
+/// of checks and with its errors.
+pub(crate) fn parse_read_args<'a>(
+    args: Args<'a>,
+    now_ms: u64,
+    readgroup: bool,
+) -> Result<ReadArgs<'a>, CmdError> {
+    let mut r = ReadArgs {
+        count: 0,
+        deadline: None,
+        group: None,
+        noack: false,
+        keys: Vec::new(),
+        ids: Vec::new(),
+    };
     let mut streams_at = 0;
     let mut i = 1;
     while i < args.len() {
@@ -663,14 +729,14 @@ fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             if ms < 0 {
                 return Err(CmdError::msg("ERR timeout is negative"));
             }
-            deadline = Some(if ms == 0 {
+            r.deadline = Some(if ms == 0 {
                 0
             } else {
-                ctx.now_ms.saturating_add(ms as u64)
+                now_ms.saturating_add(ms as u64)
             });
         } else if o.eq_ignore_ascii_case(b"count") && more > 0 {
             i += 1;
-            count = usize::try_from(int_arg(args.get(i))?.max(0)).unwrap_or(usize::MAX);
+            r.count = usize::try_from(int_arg(args.get(i))?.max(0)).unwrap_or(usize::MAX);
         } else if o.eq_ignore_ascii_case(b"streams") && more > 0 {
             if !(args.len() - i - 1).is_multiple_of(2) {
                 return Err(CmdError::msg("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
@@ -678,29 +744,55 @@ fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             streams_at = i + 1;
             break;
         } else if o.eq_ignore_ascii_case(b"group") && more >= 2 {
-            return Err(CmdError::msg(
-                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
+            if !readgroup {
+                return Err(CmdError::msg(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            r.group = Some((args.get(i + 1), args.get(i + 2)));
+            i += 2;
         } else if o.eq_ignore_ascii_case(b"noack") {
-            return Err(CmdError::msg(
-                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
+            if !readgroup {
+                return Err(CmdError::msg(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            r.noack = true;
         } else {
             return Err(CmdError::Syntax);
         }
         i += 1;
     }
+    // The key finder must agree, or the handler would touch keys it did not lock.
     if streams_at == 0 || xread_streams_at(args) != Some(streams_at) {
         return Err(CmdError::Syntax);
     }
+    if readgroup && r.group.is_none() {
+        return Err(CmdError::msg("ERR Missing GROUP option for XREADGROUP"));
+    }
     let n = (args.len() - streams_at) / 2;
-    let names: Vec<&[u8]> = (0..n).map(|j| args.get(streams_at + j)).collect();
+    r.keys = (0..n).map(|j| args.get(streams_at + j)).collect();
+    r.ids = (0..n).map(|j| args.get(streams_at + n + j)).collect();
+    Ok(r)
+}
+
+/// XREAD [COUNT n] [BLOCK ms] STREAMS key... id...: entries above each ID, or block until
+/// one of the streams gets one (`$`: above its last ID now).
+fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let ReadArgs {
+        count,
+        deadline,
+        keys: names,
+        ids: id_args,
+        ..
+    } = parse_read_args(args, ctx.now_ms, false)?;
+    let n = names.len();
     let mut ids = Vec::with_capacity(n);
     {
         let (mut keys, out) = ctx.keys_out();
         for (j, &key) in names.iter().enumerate() {
             let s = keys.read(key).map(stream_of).transpose()?;
-            let arg = args.get(streams_at + n + j);
+            let arg = id_args[j];
             ids.push(match arg {
                 b"$" => s.map_or(StreamId::MIN, |s| s.last_id),
                 b">" => {
@@ -836,12 +928,7 @@ fn xinfo_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 /// XINFO STREAM key [FULL [COUNT n]]: the stream's counters and edge entries, or (FULL)
 /// its first `n` entries (default 10, 0 for all) and its groups.
 fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let syntax = || {
-        CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-            String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)])
-        ))
-    };
+    let syntax = || subcommand_syntax(args, "XINFO");
     let full = match args.len() {
         3 => None,
         4 | 6 if !args.get(3).eq_ignore_ascii_case(b"full") => return Err(syntax()),
@@ -855,7 +942,7 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let (mut keys, out) = ctx.keys_out();
     let s = stream_of(keys.read(args.get(2)).ok_or(CmdError::NoSuchKey)?)?;
-    let groups = s.groups.as_ref().map_or(0, |g| g.len());
+    let groups = s.group_count();
     out.map(if full.is_some() { 9 } else { 10 });
     out.bulk(b"length");
     out.int(s.len() as i64);
@@ -891,9 +978,8 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some(count) => {
             out.bulk(b"entries");
             write_entries(out, &s.range(StreamId::MIN, StreamId::MAX, false, count));
-            // Consumer groups come with XGROUP (not implemented yet): none to list.
             out.bulk(b"groups");
-            out.array(0);
+            write_groups_full(out, s, count);
         }
     }
     Ok(())
