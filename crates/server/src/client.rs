@@ -40,6 +40,9 @@ pub struct Client {
     /// Set while the client waits in a blocking command: its connection runs nothing else
     /// until the waiter is served, times out or is unblocked.
     pub blocked: Option<crate::blocking::Blocked>,
+    /// The command that blocked (table id, arguments, time its first run took in ns): the
+    /// slow log and latency histogram record it when it is served, as Redis does.
+    pub blocked_cmd: Option<(usize, flowkv_protocol::OwnedArgs, u64)>,
     /// The open transaction, between MULTI and EXEC/DISCARD.
     pub multi: Option<crate::transaction::MultiState>,
     /// Keys this client WATCHes.
@@ -268,6 +271,7 @@ impl Client {
             close_after_reply: false,
             authenticated,
             blocked: None,
+            blocked_cmd: None,
             multi: None,
             watched: Vec::new(),
             subs: Default::default(),

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use flowkv_store::glob::glob_match;
 use flowkv_store::num::parse_i64;
@@ -410,6 +410,17 @@ pub static DIRECTIVES: &[Directive] = &[
         "",
     ),
     d("tracking-table-max-keys", int(0, LONG_MAX), "1000000"),
+    // flowkv's own monitoring directives (see docs/OBSERVABILITY.md). The metrics listener
+    // is opened once at start-up, like the main port.
+    fixed(
+        d("metrics-port", int(0, 65535), "0"),
+        "Unable to listen on this port at run time: flowkv opens its listeners at start-up",
+    ),
+    fixed(
+        d("metrics-bind", STR, ""),
+        "Failed to bind to specified addresses at run time: flowkv opens its listeners at start-up",
+    ),
+    d("metrics-password", STR, ""),
     // Persistence.
     protected(d("dir", special(Special::Dir), ".")),
     protected(d(
@@ -612,6 +623,13 @@ pub struct Hot {
     pub stream_node_max_entries: AtomicU64,
     /// `list-max-listpack-size`, stored as the i64 bit pattern (negative values mean KB).
     pub list_max_listpack_size: AtomicI64,
+    /// `slowlog-log-slower-than` in microseconds (negative: the slow log is off).
+    pub slowlog_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` in milliseconds (0: the latency monitor is off).
+    pub latency_monitor_threshold: AtomicU64,
+    /// `latency-tracking`: per-command latency histograms are kept.
+    pub latency_tracking: AtomicBool,
 }
 
 /// The live configuration.
@@ -1200,6 +1218,16 @@ impl Config {
             .get("list-max-listpack-size")
             .and_then(|v| v.parse().ok());
         h.list_max_listpack_size.store(list.unwrap_or(-2), Relaxed);
+        let slower = self
+            .get("slowlog-log-slower-than")
+            .and_then(|v| v.parse().ok());
+        h.slowlog_slower_than.store(slower.unwrap_or(-1), Relaxed);
+        h.slowlog_max_len
+            .store(self.get_u64("slowlog-max-len"), Relaxed);
+        h.latency_monitor_threshold
+            .store(self.get_u64("latency-monitor-threshold"), Relaxed);
+        h.latency_tracking
+            .store(self.get_bool("latency-tracking"), Relaxed);
     }
 
     /// The canonical value of a directive (by name or alias).

@@ -9,7 +9,7 @@ use crate::command::{flags, Command};
 use crate::commands::{table, Lookup};
 use crate::ctx::Ctx;
 use crate::error::CmdError;
-use crate::server::{unix_us, Server, WorkerStats};
+use crate::server::{unix_ns, CmdStat, Server, WorkerStats};
 use crate::transaction::Queued;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -176,8 +176,12 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         }
     };
     // Two clock reads per command, as Redis does: the start gives the command its fixed
-    // "now" and both give its duration for commandstats.
-    let started_us = unix_us();
+    // "now" and both give its duration for commandstats, latency tracking and the slow log.
+    let started_ns = unix_ns();
+    if is_script(cmd) && srv.monitors.active() {
+        // A script's own line comes before those of the commands it runs, as in Redis.
+        srv.monitors.feed(srv, client, args, false);
+    }
     let proto = client.proto;
     let handler = cmd.handler.expect("checked above");
     let mut ctx = Ctx {
@@ -186,7 +190,7 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         out: Reply::new(out, proto),
         locked,
         stats: ex.kstats,
-        now_ms: started_us / 1000,
+        now_ms: started_ns / 1_000_000,
         cmd,
         dirty: 0,
         deny_blocking: false,
@@ -210,9 +214,11 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     }
     drop(ctx.locked.take());
     stat.calls.add(1);
-    let ended_us = unix_us();
-    ex.last_ms = ended_us / 1000;
-    stat.usec.add(ended_us.saturating_sub(started_us));
+    let ended_ns = unix_ns();
+    ex.last_ms = ended_ns / 1_000_000;
+    let took_ns = ended_ns.saturating_sub(started_ns);
+    stat.usec.add(took_ns / 1000);
+    observe(srv, ctx.client, id, cmd, args, took_ns, false);
     ex.wstats.commands.add(1);
     ex.wstats.dirty.add(ctx.dirty);
     let result_ok = result.is_ok();
@@ -305,6 +311,70 @@ fn after_tracked(srv: &Server, client: &Client, name: &str, ok: bool) {
     tracking.enforce_limit(worker);
 }
 
+/// What every executed command feeds, after it ran for `took_ns`: MONITOR clients, and
+/// through [`record_timing`] its latency histogram, the latency monitor and the slow log.
+/// Each is one atomic load when off. A command that blocked is timed when it is served
+/// (see [`timing_unblocked`]). `by_script` marks a command a script ran (MONITOR shows it
+/// as `lua`).
+#[inline]
+fn observe(
+    srv: &Server,
+    client: &mut Client,
+    id: usize,
+    cmd: &Command,
+    args: Args<'_>,
+    took_ns: u64,
+    by_script: bool,
+) {
+    if client.blocked.is_none() {
+        let stat = &srv.workers[client.shared.worker].cmd[id];
+        record_timing(srv, &client.shared, stat, cmd, args, took_ns);
+    } else {
+        client.blocked_cmd = Some((id, args.to_owned(), took_ns));
+    }
+    if srv.monitors.active() && !cmd.has(flags::SKIP_MONITOR | flags::ADMIN) {
+        srv.monitors.feed(srv, client, args, by_script);
+    }
+}
+
+/// Records a command's duration in its histogram (`latency-tracking`), the latency monitor
+/// and the slow log.
+#[inline]
+fn record_timing(
+    srv: &Server,
+    client: &crate::client::ClientShared,
+    stat: &CmdStat,
+    cmd: &Command,
+    args: Args<'_>,
+    took_ns: u64,
+) {
+    let hot = &srv.config.hot;
+    if hot.latency_tracking.load(Relaxed) {
+        stat.hist.record(took_ns);
+    }
+    let event = if cmd.has(flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    let threshold = hot.latency_monitor_threshold.load(Relaxed);
+    srv.latency
+        .add_if_needed(threshold, event, took_ns / 1_000_000);
+    if !cmd.has(flags::SKIP_SLOWLOG) {
+        srv.slowlog.push_if_slow(srv, client, args, took_ns / 1000);
+    }
+}
+
+/// Records the timing of a blocking command once it has been served or timed out (its
+/// worker calls this as it delivers the reply).
+pub fn timing_unblocked(srv: &Server, client: &mut Client) {
+    if let Some((id, args, took_ns)) = client.blocked_cmd.take() {
+        let cmd = table().flat[id].1;
+        let stat = &srv.workers[client.shared.worker].cmd[id];
+        record_timing(srv, &client.shared, stat, cmd, args.as_args(), took_ns);
+    }
+}
+
 /// Commands that run at once inside MULTI instead of being queued.
 const MULTI_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
@@ -354,7 +424,7 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
     let stat = &srv.workers[ctx.client.shared.worker].cmd[id];
     let outer = std::mem::replace(&mut ctx.cmd, cmd);
     let deny = std::mem::replace(&mut ctx.deny_blocking, true);
-    let started_us = unix_us();
+    let started_ns = unix_ns();
     let result = match cmd.handler {
         Some(handler) => handler(ctx, args),
         None => Err(CmdError::Arity(cmd.name.to_string())),
@@ -374,7 +444,9 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
         }
     }
     stat.calls.add(1);
-    stat.usec.add(unix_us().saturating_sub(started_us));
+    let took_ns = unix_ns().saturating_sub(started_ns);
+    stat.usec.add(took_ns / 1000);
+    observe(srv, ctx.client, id, cmd, args, took_ns, is_script(outer));
     if let Err(e) = result {
         stat.failed.add(1);
         let text = e.to_string();

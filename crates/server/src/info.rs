@@ -7,11 +7,9 @@
 //! `role:master`, `connected_slaves:0`); fields whose value flowkv cannot know are left out
 //! rather than invented.
 
-use std::collections::VecDeque;
 use std::fmt::{Display, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -46,6 +44,7 @@ const SECTIONS: &[Section] = &[
     sec("Modules", &["module_list", "modules"], true, |_, _| {}),
     sec("Commandstats", &["commandstats"], false, commandstats),
     sec("Errorstats", &["errorstats"], true, errorstats),
+    sec("Latencystats", &["latencystats"], false, latencystats),
     sec("Cluster", &["cluster"], true, cluster),
     sec("Keyspace", &["keyspace"], true, keyspace),
 ];
@@ -137,7 +136,9 @@ fn server(srv: &Server, l: &mut Lines) {
     l.field("redis_mode", "standalone");
     l.field("os", os_name());
     l.field("arch_bits", usize::BITS);
+    l.field("monotonic_clock", "POSIX clock_gettime");
     l.field("multiplexing_api", multiplexing_api());
+    l.field("atomicvar_api", "c11-builtin");
     l.field("process_id", std::process::id());
     l.field("process_supervised", "no");
     l.field("run_id", &srv.run_id);
@@ -206,6 +207,11 @@ fn clients(srv: &Server, l: &mut Lines) {
     l.field("connected_clients", srv.clients.len());
     l.field("cluster_connections", 0);
     l.field("maxclients", srv.config.hot.maxclients.load(Relaxed));
+    let all = srv.clients.all();
+    let max_in = all.iter().map(|c| c.qbuf.load(Relaxed)).max().unwrap_or(0);
+    let max_out = all.iter().map(|c| c.obuf.load(Relaxed)).max().unwrap_or(0);
+    l.field("client_recent_max_input_buffer", max_in);
+    l.field("client_recent_max_output_buffer", max_out);
     let (blocked, timed) = srv.blocked.counts();
     l.field("blocked_clients", blocked);
     l.field("tracking_clients", srv.tracking().info(srv).0);
@@ -229,12 +235,30 @@ fn proc_kb_field(path: &str, name: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// `used_memory` when the server started (INFO used_memory_startup).
+static STARTUP_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// Records the start-up footprint; called once the server is built, before loading data.
+pub fn record_startup_memory() {
+    STARTUP_MEMORY.store(used_memory(), Relaxed);
+}
+
+/// jemalloc's active and resident bytes (after [`used_memory`] advanced its epoch); the
+/// process RSS for both if they can't be read.
+fn allocator_active_resident() -> (u64, u64) {
+    let active = tikv_jemalloc_ctl::stats::active::read().map(|n| n as u64);
+    let resident = tikv_jemalloc_ctl::stats::resident::read().map(|n| n as u64);
+    match (active, resident) {
+        (Ok(a), Ok(r)) => (a, r),
+        _ => (rss_bytes(), rss_bytes()),
+    }
+}
+
 /// The highest `used_memory` seen by [`used_memory`] (INFO calls and [`sample`]).
 static PEAK_MEMORY: AtomicU64 = AtomicU64::new(0);
 
-/// Redis's `used_memory`, the bytes the server uses. jemalloc is built without its
-/// statistics (`stats.allocated` needs tikv-jemalloc-ctl's `stats` feature), so this is the
-/// resident set size, the closest figure the process can see. Also updates the peak.
+/// Redis's `used_memory`, the bytes the server has allocated (jemalloc's `stats.allocated`;
+/// the resident set size if that can't be read). Also updates the peak.
 pub fn used_memory() -> u64 {
     // jemalloc's counters are cached per epoch: advance it so `allocated` is current.
     let used = match tikv_jemalloc_ctl::epoch::advance()
@@ -263,6 +287,31 @@ fn memory(srv: &Server, l: &mut Lines) {
         "used_memory_peak_perc",
         format!("{:.2}%", ratio(used, peak) * 100.0),
     );
+    let startup = STARTUP_MEMORY.load(Relaxed).min(used);
+    // What the server holds besides the data: its start-up footprint and the clients'
+    // buffers, as far as they are known.
+    let clients_mem: u64 = srv
+        .clients
+        .all()
+        .iter()
+        .map(|c| (c.qbuf.load(Relaxed) + c.obuf.load(Relaxed)) as u64)
+        .sum();
+    let overhead = (startup + clients_mem).min(used);
+    let dataset = used - overhead;
+    l.field("used_memory_overhead", overhead);
+    l.field("used_memory_startup", startup);
+    l.field("used_memory_dataset", dataset);
+    l.field(
+        "used_memory_dataset_perc",
+        format!(
+            "{:.2}%",
+            ratio(dataset, used.saturating_sub(startup)) * 100.0
+        ),
+    );
+    let (active, resident) = allocator_active_resident();
+    l.field("allocator_allocated", used);
+    l.field("allocator_active", active);
+    l.field("allocator_resident", resident);
     l.field("total_system_memory", total);
     l.field("total_system_memory_human", human(total));
     let (lua, scripts, cached) = crate::scripting::info_memory();
@@ -274,8 +323,11 @@ fn memory(srv: &Server, l: &mut Lines) {
     l.field("number_of_cached_scripts", cached);
     l.field("number_of_functions", functions);
     l.field("number_of_libraries", libraries);
+    // Functions share the scripts' Lua state: their memory is counted there.
+    l.field("used_memory_vm_functions", 0);
     l.field("used_memory_vm_total", lua);
     l.field("used_memory_vm_total_human", human(lua as u64));
+    l.field("used_memory_functions", 0);
     l.field("used_memory_scripts", scripts);
     l.field("used_memory_scripts_human", human(scripts as u64));
     l.field("maxmemory", maxmemory);
@@ -285,11 +337,35 @@ fn memory(srv: &Server, l: &mut Lines) {
         srv.config.get("maxmemory-policy").unwrap_or_default(),
     );
     l.field(
+        "allocator_frag_ratio",
+        format!("{:.2}", ratio(active, used)),
+    );
+    l.field("allocator_frag_bytes", active as i64 - used as i64);
+    l.field(
+        "allocator_rss_ratio",
+        format!("{:.2}", ratio(resident, active)),
+    );
+    l.field("allocator_rss_bytes", resident as i64 - active as i64);
+    l.field("rss_overhead_ratio", format!("{:.2}", ratio(rss, resident)));
+    l.field("rss_overhead_bytes", rss as i64 - resident as i64);
+    l.field(
         "mem_fragmentation_ratio",
         format!("{:.2}", ratio(rss, used)),
     );
     l.field("mem_fragmentation_bytes", rss as i64 - used as i64);
+    for f in [
+        "mem_not_counted_for_evict",
+        "mem_replication_backlog",
+        "mem_total_replication_buffers",
+        "mem_clients_slaves",
+    ] {
+        l.field(f, 0);
+    }
+    l.field("mem_clients_normal", clients_mem);
+    l.field("mem_cluster_links", 0);
+    l.field("mem_aof_buffer", 0);
     l.field("mem_allocator", allocator_name());
+    l.field("active_defrag_running", 0);
     let (pending, freed) = crate::commands::server::lazyfree_counts();
     l.field("lazyfree_pending_objects", pending);
     l.field("lazyfreed_objects", freed);
@@ -367,122 +443,180 @@ fn persistence(srv: &Server, l: &mut Lines) {
     l.field("module_fork_last_cow_size", 0);
 }
 
-/// Totals the instantaneous rates are computed from.
+/// The metrics behind the `instantaneous_*` fields.
 #[derive(Clone, Copy)]
-struct Sample {
-    at: Instant,
-    commands: u64,
-    net_in: u64,
-    net_out: u64,
+enum Metric {
+    Commands = 0,
+    NetInput = 1,
+    NetOutput = 2,
 }
 
-/// Samples younger than this make up the window of the "instantaneous" rates (Redis uses
-/// 16 samples 100 ms apart, 1.6 s).
-const RATE_WINDOW_MS: u128 = 1600;
+/// Samples averaged per metric (Redis's STATS_METRIC_SAMPLES).
+const RATE_SAMPLES: usize = 16;
 
-/// The shortest interval between two kept samples.
-const SAMPLE_EVERY_MS: u128 = 100;
+/// The shortest interval between two samples (Redis samples every 100 ms).
+const SAMPLE_EVERY_MS: u64 = 100;
 
-/// Recent samples, oldest first: those inside the window plus the newest one before it.
-static SAMPLES: Mutex<VecDeque<Sample>> = Mutex::new(VecDeque::new());
+/// One metric's recent per-second rates, as Redis keeps them: the cron samples the total
+/// every 100 ms, turns the growth since the last sample into a rate and keeps the last 16;
+/// the reported rate is their average.
+#[derive(Clone, Copy)]
+struct Rates {
+    last_ms: u64,
+    last_total: u64,
+    idx: usize,
+    samples: [u64; RATE_SAMPLES],
+}
 
-fn take_sample(srv: &Server) -> Sample {
-    Sample {
-        at: Instant::now(),
-        commands: srv.sum(|w| w.commands.get()),
-        net_in: srv.sum(|w| w.net_input_bytes.get()),
-        net_out: srv.sum(|w| w.net_output_bytes.get()),
+impl Rates {
+    const fn new() -> Rates {
+        Rates {
+            last_ms: 0,
+            last_total: 0,
+            idx: 0,
+            samples: [0; RATE_SAMPLES],
+        }
+    }
+
+    fn track(&mut self, now_ms: u64, total: u64) {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        let grown = total.saturating_sub(self.last_total);
+        self.samples[self.idx] = (grown * 1000).checked_div(elapsed).unwrap_or(0);
+        self.idx = (self.idx + 1) % RATE_SAMPLES;
+        self.last_ms = now_ms;
+        self.last_total = total;
+    }
+
+    fn average(&self) -> u64 {
+        self.samples.iter().sum::<u64>() / RATE_SAMPLES as u64
     }
 }
 
-/// Records a sample of the counters behind `instantaneous_*` and of the memory peak. INFO
-/// samples on every call; a periodic caller (the cron, every 100 ms) makes the rates truly
-/// recent.
+static RATES: Mutex<[Rates; 3]> = Mutex::new([Rates::new(); 3]);
+
+/// The current totals of the rate metrics.
+fn totals(srv: &Server) -> [u64; 3] {
+    [
+        srv.sum(|w| w.commands.get()),
+        srv.sum(|w| w.net_input_bytes.get()),
+        srv.sum(|w| w.net_output_bytes.get()),
+    ]
+}
+
+/// The cron's sampling step (called every cron tick): samples the rate metrics when 100 ms
+/// have passed since the last sample, and the memory peak.
 pub fn sample(srv: &Server) {
-    record(take_sample(srv));
+    let now = crate::server::unix_ms();
+    let mut rates = RATES.lock();
+    if now.saturating_sub(rates[0].last_ms) >= SAMPLE_EVERY_MS {
+        for (r, total) in rates.iter_mut().zip(totals(srv)) {
+            r.track(now, total);
+        }
+    }
+    drop(rates);
     used_memory();
 }
 
-/// Adds a sample (at most one per [`SAMPLE_EVERY_MS`], so the ring stays small however often
-/// INFO is called) and returns the base the rates are computed from: the oldest sample kept.
-fn record(s: Sample) -> Option<Sample> {
-    let mut ring = SAMPLES.lock();
-    // Keep the samples inside the window, and the newest one before it as a base when the
-    // window has no other.
-    while ring.len() > 1
-        && ring
-            .get(1)
-            .is_some_and(|n| s.at.duration_since(n.at).as_millis() >= RATE_WINDOW_MS)
-    {
-        ring.pop_front();
+/// Restarts the rates (CONFIG RESETSTAT), from the current totals.
+pub fn reset_rates(srv: &Server) {
+    let now = crate::server::unix_ms();
+    let mut rates = RATES.lock();
+    for (r, total) in rates.iter_mut().zip(totals(srv)) {
+        *r = Rates::new();
+        r.last_ms = now;
+        r.last_total = total;
     }
-    let base = ring.front().copied();
-    let due = match ring.back() {
-        Some(b) => s.at.duration_since(b.at).as_millis() >= SAMPLE_EVERY_MS,
-        None => true,
-    };
-    if due {
-        ring.push_back(s);
-    }
-    base
 }
 
-/// Per-second rate of a counter between two samples (0 without a usable base).
-fn per_sec(now: &Sample, base: Option<Sample>, f: fn(&Sample) -> u64) -> f64 {
-    let Some(base) = base else { return 0.0 };
-    let secs = now.at.duration_since(base.at).as_secs_f64();
-    if secs <= 0.0 {
-        return 0.0;
-    }
-    f(now).saturating_sub(f(&base)) as f64 / secs
+/// A metric's instantaneous rate per second.
+fn rate(m: Metric) -> u64 {
+    RATES.lock()[m as usize].average()
 }
 
 fn stats(srv: &Server, l: &mut Lines) {
-    let now = take_sample(srv);
-    let base = record(now);
     let st = &srv.stats;
+    let [commands, net_in, net_out] = totals(srv);
     l.field(
         "total_connections_received",
         st.total_connections_received.load(Relaxed),
     );
-    l.field("total_commands_processed", now.commands);
-    l.field(
-        "instantaneous_ops_per_sec",
-        per_sec(&now, base, |s| s.commands).round() as u64,
-    );
-    l.field("total_net_input_bytes", now.net_in);
-    l.field("total_net_output_bytes", now.net_out);
+    l.field("total_commands_processed", commands);
+    l.field("instantaneous_ops_per_sec", rate(Metric::Commands));
+    l.field("total_net_input_bytes", net_in);
+    l.field("total_net_output_bytes", net_out);
+    // No replication link exists: no replication traffic.
+    l.field("total_net_repl_input_bytes", 0);
+    l.field("total_net_repl_output_bytes", 0);
     l.field(
         "instantaneous_input_kbps",
-        format!("{:.2}", per_sec(&now, base, |s| s.net_in) / 1024.0),
+        format!("{:.2}", rate(Metric::NetInput) as f64 / 1024.0),
     );
     l.field(
         "instantaneous_output_kbps",
-        format!("{:.2}", per_sec(&now, base, |s| s.net_out) / 1024.0),
+        format!("{:.2}", rate(Metric::NetOutput) as f64 / 1024.0),
     );
+    l.field("instantaneous_input_repl_kbps", "0.00");
+    l.field("instantaneous_output_repl_kbps", "0.00");
     l.field(
         "rejected_connections",
         st.rejected_connections.load(Relaxed),
     );
+    l.field("sync_full", 0);
+    l.field("sync_partial_ok", 0);
+    l.field("sync_partial_err", 0);
+    l.field("expired_keys", expired_keys(srv));
+    l.field("expired_stale_perc", "0.00");
+    l.field("expired_time_cap_reached_count", 0);
     l.field(
-        "expired_keys",
-        srv.sum(|w| w.expired_keys.get()) + st.active_expired_keys.load(Relaxed),
+        "expire_cycle_cpu_milliseconds",
+        st.expire_cycle_us.load(Relaxed) / 1000,
     );
-    // Eviction does not exist yet: no key has been evicted.
+    // Eviction does not exist yet: no key or client has been evicted.
     l.field("evicted_keys", 0);
+    l.field("evicted_clients", 0);
+    l.field("total_eviction_exceeded_time", 0);
+    l.field("current_eviction_exceeded_time", 0);
     l.field("keyspace_hits", srv.sum(|w| w.keyspace_hits.get()));
     l.field("keyspace_misses", srv.sum(|w| w.keyspace_misses.get()));
     let (channels, patterns, shard_channels) = srv.pubsub().counts();
     l.field("pubsub_channels", channels);
     l.field("pubsub_patterns", patterns);
     l.field("pubsubshard_channels", shard_channels);
+    // Snapshots never fork.
+    l.field("latest_fork_usec", 0);
+    l.field("total_forks", 0);
     // MIGRATE does not exist here: no cached connections to other servers.
     l.field("migrate_cached_sockets", 0);
+    l.field("slave_expires_tracked_keys", 0);
+    for f in [
+        "active_defrag_hits",
+        "active_defrag_misses",
+        "active_defrag_key_hits",
+        "active_defrag_key_misses",
+        "total_active_defrag_time",
+        "current_active_defrag_time",
+    ] {
+        l.field(f, 0);
+    }
     let (_, keys, items, prefixes) = srv.tracking().info(srv);
     l.field("tracking_total_keys", keys);
     l.field("tracking_total_items", items);
     l.field("tracking_total_prefixes", prefixes);
+    l.field("unexpected_error_replies", 0);
     l.field("total_error_replies", st.total_error_replies.load(Relaxed));
+    l.field("dump_payload_sanitizations", 0);
+    l.field("total_reads_processed", srv.sum(|w| w.reads.get()));
+    l.field("total_writes_processed", srv.sum(|w| w.writes.get()));
+    // Every worker does its own I/O: none is handed to separate I/O threads.
+    l.field("io_threaded_reads_processed", 0);
+    l.field("io_threaded_writes_processed", 0);
+    l.field("reply_buffer_shrinks", 0);
+    l.field("reply_buffer_expands", 0);
+}
+
+/// Keys deleted because they expired, lazily or by the active cycle.
+pub fn expired_keys(srv: &Server) -> u64 {
+    srv.sum(|w| w.expired_keys.get()) + srv.stats.active_expired_keys.load(Relaxed)
 }
 
 /// The replication ID of this (master-only) server: random per start, like Redis's.
@@ -556,6 +690,44 @@ fn errorstats(srv: &Server, l: &mut Lines) {
     }
 }
 
+/// The percentiles `latency-tracking-info-percentiles` asks for.
+pub fn tracked_percentiles(srv: &Server) -> Vec<f64> {
+    srv.config
+        .get("latency-tracking-info-percentiles")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// A percentile as Redis names it: `50`, `99.9` (no trailing zeros).
+pub fn percentile_label(p: f64) -> String {
+    let s = format!("{p:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn latencystats(srv: &Server, l: &mut Lines) {
+    if !srv.config.hot.latency_tracking.load(Relaxed) {
+        return;
+    }
+    let percentiles = tracked_percentiles(srv);
+    for (id, (name, _)) in table().flat.iter().enumerate() {
+        let totals = crate::latency::Totals::of(srv.workers.iter().map(|w| &w.cmd[id].hist));
+        if totals.count() == 0 {
+            continue;
+        }
+        let mut value = String::new();
+        for (i, &p) in percentiles.iter().enumerate() {
+            if i > 0 {
+                value.push(',');
+            }
+            let us = totals.percentile(p) as f64 / 1000.0;
+            let _ = write!(value, "p{}={us:.3}", percentile_label(p));
+        }
+        l.field(&format!("latency_percentiles_usec_{name}"), value);
+    }
+}
+
 fn cluster(_srv: &Server, l: &mut Lines) {
     l.field("cluster_enabled", 0);
 }
@@ -620,16 +792,15 @@ mod tests {
     }
 
     #[test]
-    fn rates_use_the_window() {
-        let t0 = Instant::now();
-        let s = |ms: u64, commands: u64| Sample {
-            at: t0 + std::time::Duration::from_millis(ms),
-            commands,
-            net_in: 0,
-            net_out: 0,
-        };
-        let now = s(5000, 300);
-        assert_eq!(per_sec(&now, None, |s| s.commands), 0.0);
-        assert_eq!(per_sec(&now, Some(s(4000, 100)), |s| s.commands), 200.0);
+    fn rates_average_sixteen_samples() {
+        let mut r = Rates::new();
+        r.track(1000, 0);
+        for i in 1..=16u64 {
+            r.track(1000 + i * 100, i * 50);
+        }
+        // 50 commands per 100 ms in every sample.
+        assert_eq!(r.average(), 500);
+        r.track(2700, 850);
+        assert_eq!(r.average(), 500);
     }
 }

@@ -11,6 +11,8 @@ pub mod dispatch;
 pub mod error;
 pub mod geohash;
 pub mod info;
+pub mod latency;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod pubsub;
@@ -37,6 +39,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let bind = config.get("bind").unwrap_or_default();
     let listeners = net::bind_all(&bind, port)?;
     let srv = Arc::new(server::Server::new(config, threads));
+    info::record_startup_memory();
     // Load the dataset before any client is accepted (connections wait in the backlog). A
     // file that cannot be loaded stops the server, as in Redis: never serve half a dataset.
     commands::persist::load(&srv, &mut srv.keyspace.lock_all(), false)
@@ -45,6 +48,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         .map(|i| net::spawn_worker(srv.clone(), i))
         .collect::<std::io::Result<Vec<_>>>()?;
     server::spawn_cron(srv.clone())?;
+    metrics::spawn(srv.clone())?;
     install_signal_handlers(srv.clone())?;
     eprintln!(
         "flowkv {} ready to accept connections on port {port} ({threads} threads)",

@@ -262,6 +262,7 @@ impl Worker {
         self.srv.watches.unwatch_all(&self.srv, &mut c.client);
         self.srv.pubsub().unsubscribe_all(&mut c.client);
         self.srv.tracking().disable(&self.srv, &c.client);
+        self.srv.monitors.remove(c.client.id);
         self.by_id.remove(&c.client.id);
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.srv.clients.remove(c.client.id);
@@ -349,6 +350,7 @@ impl Worker {
             };
             c.end += n;
             wstats.net_input_bytes.add(n as u64);
+            wstats.reads.add(1);
             let mut ex = Exec {
                 srv: &srv,
                 wstats,
@@ -417,6 +419,7 @@ impl Worker {
         };
         self.deadlines.remove(&(b.deadline_ms, b.token));
         c.client.shared.set_flag(flag::BLOCKED, false);
+        crate::dispatch::timing_unblocked(&srv, &mut c.client);
         c.out.extend_from_slice(reply);
         let mut ex = Exec {
             srv: &srv,
@@ -578,6 +581,7 @@ fn write_out(c: &mut Conn, wstats: &crate::server::WorkerStats) -> bool {
             Ok(n) => {
                 c.wpos += n;
                 wstats.net_output_bytes.add(n as u64);
+                wstats.writes.add(1);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -598,24 +602,39 @@ fn raw_fd(s: &TcpStream) -> i32 {
     s.as_raw_fd()
 }
 
-/// Binds the configured addresses. A `-` prefix (as in the default `-::1`) marks an address
-/// that may be unavailable (e.g. no IPv6) without failing start-up.
-pub fn bind_all(bind: &str, port: u16) -> io::Result<Vec<TcpListener>> {
+/// The socket addresses of a `bind` value on `port`, each with whether it is optional: a
+/// `-` prefix (as in the default `-::1`) marks an address that may be unavailable (e.g. no
+/// IPv6) without failing start-up.
+pub fn bind_addrs(bind: &str, port: u16) -> io::Result<Vec<(bool, SocketAddr)>> {
+    bind.split_whitespace()
+        .map(|addr| {
+            let (optional, host) = match addr.strip_prefix('-') {
+                Some(h) => (true, h),
+                None => (false, addr),
+            };
+            let host = if host == "*" { "0.0.0.0" } else { host };
+            let sa: SocketAddr = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+            Ok((optional, sa))
+        })
+        .collect()
+}
+
+/// Binds every address of a `bind` value with `bind_one`, skipping optional addresses that
+/// fail; at least one must succeed.
+pub fn bind_with<L>(
+    bind: &str,
+    port: u16,
+    bind_one: impl Fn(SocketAddr) -> io::Result<L>,
+) -> io::Result<Vec<L>> {
     let mut out = Vec::new();
-    for addr in bind.split_whitespace() {
-        let (optional, host) = match addr.strip_prefix('-') {
-            Some(h) => (true, h),
-            None => (false, addr),
-        };
-        let host = if host == "*" { "0.0.0.0" } else { host };
-        let sa: SocketAddr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        }
-        .parse()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
-        match TcpListener::bind(sa) {
+    for (optional, sa) in bind_addrs(bind, port)? {
+        match bind_one(sa) {
             Ok(l) => out.push(l),
             Err(e) if optional => eprintln!("Warning: could not bind {sa}: {e}"),
             Err(e) => {
@@ -633,6 +652,11 @@ pub fn bind_all(bind: &str, port: u16) -> io::Result<Vec<TcpListener>> {
         ));
     }
     Ok(out)
+}
+
+/// Binds the configured client addresses.
+pub fn bind_all(bind: &str, port: u16) -> io::Result<Vec<TcpListener>> {
+    bind_with(bind, port, TcpListener::bind)
 }
 
 /// Runs the accept loop on the calling thread until shutdown is requested.

@@ -43,6 +43,8 @@ pub struct CmdStat {
     pub usec: Counter,
     pub rejected: Counter,
     pub failed: Counter,
+    /// Latency distribution (`latency-tracking`; INFO latencystats, LATENCY HISTOGRAM).
+    pub hist: crate::latency::Histogram,
 }
 
 /// Statistics one worker keeps; INFO sums them over workers.
@@ -55,6 +57,9 @@ pub struct WorkerStats {
     pub expired_keys: Counter,
     /// Changes to the dataset (Redis's `dirty`: INFO rdb_changes_since_last_save).
     pub dirty: Counter,
+    /// Socket reads and writes (INFO total_reads_processed / total_writes_processed).
+    pub reads: Counter,
+    pub writes: Counter,
     /// Indexed like [`crate::commands::Table::flat`].
     pub cmd: Box<[CmdStat]>,
 }
@@ -69,6 +74,8 @@ impl WorkerStats {
             keyspace_misses: Counter::default(),
             expired_keys: Counter::default(),
             dirty: Counter::default(),
+            reads: Counter::default(),
+            writes: Counter::default(),
             cmd: (0..table().flat.len())
                 .map(|_| CmdStat::default())
                 .collect(),
@@ -91,6 +98,8 @@ impl WorkerStats {
             &self.keyspace_hits,
             &self.keyspace_misses,
             &self.expired_keys,
+            &self.reads,
+            &self.writes,
         ] {
             c.reset();
         }
@@ -99,6 +108,7 @@ impl WorkerStats {
             s.usec.reset();
             s.rejected.reset();
             s.failed.reset();
+            s.hist.reset();
         }
     }
 }
@@ -113,6 +123,8 @@ pub struct GlobalStats {
     /// Error replies by code (INFO errorstats), e.g. "ERR" → 3.
     pub errors: Mutex<std::collections::BTreeMap<String, u64>>,
     pub total_error_replies: AtomicU64,
+    /// Time the active expiry cycle has taken, in µs (INFO expire_cycle_cpu_milliseconds).
+    pub expire_cycle_us: AtomicU64,
 }
 
 /// Everything the workers share.
@@ -144,6 +156,12 @@ pub struct Server {
     pub active_expire: AtomicBool,
     /// Open client connections (for `maxclients` and INFO connected_clients).
     pub connected: AtomicUsize,
+    /// SLOWLOG's entries.
+    pub slowlog: crate::commands::slowlog::SlowLog,
+    /// The latency monitor's events (LATENCY LATEST/HISTORY…).
+    pub latency: crate::latency::Monitor,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::commands::monitor::Monitors,
 }
 
 impl Server {
@@ -167,6 +185,9 @@ impl Server {
             main_waker: Mutex::new(None),
             connected: AtomicUsize::new(0),
             active_expire: AtomicBool::new(true),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            monitors: Default::default(),
         }
     }
 
@@ -191,7 +212,10 @@ impl Server {
         s.rejected_connections.store(0, Relaxed);
         s.active_expired_keys.store(0, Relaxed);
         s.total_error_replies.store(0, Relaxed);
+        s.expire_cycle_us.store(0, Relaxed);
         s.errors.lock().clear();
+        crate::info::reset_rates(self);
+        crate::commands::server::reset_lazyfree_stats();
     }
 
     /// Sum of one counter over all workers.
@@ -239,6 +263,15 @@ pub fn unix_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// The current unix time in nanoseconds: commands read it before and after they run.
+#[inline]
+pub fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 /// `n` random lower-case hex characters.
 pub fn random_hex(n: usize) -> String {
     use rand::Rng;
@@ -261,6 +294,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
                 crate::info::sample(&srv);
                 if srv.active_expire.load(Relaxed) {
                     let n = srv.keyspace.num_shards();
+                    let started = Instant::now();
                     let now = unix_ms();
                     let mut removed = 0;
                     for _ in 0..n {
@@ -268,6 +302,13 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
                         shard = (shard + 1) % n;
                     }
                     srv.stats.active_expired_keys.fetch_add(removed, Relaxed);
+                    let took = started.elapsed();
+                    srv.stats
+                        .expire_cycle_us
+                        .fetch_add(took.as_micros() as u64, Relaxed);
+                    let threshold = srv.config.hot.latency_monitor_threshold.load(Relaxed);
+                    srv.latency
+                        .add_if_needed(threshold, "expire-cycle", took.as_millis() as u64);
                 }
             }
         })?;

@@ -388,6 +388,12 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     ctx.srv.watches.unwatch_all(ctx.srv, ctx.client);
     ctx.srv.tracking().disable(ctx.srv, ctx.client);
     ctx.srv.pubsub().unsubscribe_all(ctx.client);
+    if ctx.client.shared.has_flag(flag::MONITOR) {
+        ctx.srv.monitors.remove(ctx.client.id);
+        ctx.client
+            .shared
+            .set_flag(flag::MONITOR | flag::REPLICA, false);
+    }
     let client = &mut *ctx.client;
     client.multi = None;
     client.shared.set_flag(flag::MULTI, false);
@@ -757,6 +763,8 @@ struct KillFilter<'a> {
     laddr: Option<&'a [u8]>,
     ty: Option<ClientType>,
     id: Option<u64>,
+    /// Only connections older than this many seconds (MAXAGE, Redis 7.4).
+    max_age: Option<u64>,
     skip_me: bool,
 }
 
@@ -783,6 +791,12 @@ impl KillFilter<'_> {
                 b"type" => f.ty = Some(parse_type(value)?),
                 b"addr" => f.addr = Some(value),
                 b"laddr" => f.laddr = Some(value),
+                b"maxage" => {
+                    let age = parse_i64(value)
+                        .filter(|&a| a >= 0)
+                        .ok_or(CmdError::NotInteger)?;
+                    f.max_age = Some(age as u64);
+                }
                 b"user" if value != DEFAULT_USER => {
                     return Err(CmdError::msg(format!(
                         "ERR No such user '{}'",
@@ -800,13 +814,16 @@ impl KillFilter<'_> {
         Ok(f)
     }
 
-    fn matches(&self, c: &ClientShared, me: u64) -> bool {
+    fn matches(&self, c: &ClientShared, me: u64, now_ms: u64) -> bool {
         self.addr.is_none_or(|a| a == c.addr.to_string().as_bytes())
             && self
                 .laddr
                 .is_none_or(|a| a == c.laddr.to_string().as_bytes())
             && self.ty.is_none_or(|t| t == c.client_type())
             && self.id.is_none_or(|id| id == c.id)
+            && self
+                .max_age
+                .is_none_or(|age| now_ms.saturating_sub(c.created_ms) / 1000 > age)
             && !(self.skip_me && c.id == me)
     }
 }
@@ -827,7 +844,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let me = ctx.client.id;
     let mut killed = 0;
     for c in ctx.srv.clients.all() {
-        if !filter.matches(&c, me) {
+        if !filter.matches(&c, me, ctx.now_ms) {
             continue;
         }
         killed += 1;
@@ -898,6 +915,8 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "      Connections of this type.",
         "    * USER <username>",
         "      Connections authenticated as this user.",
+        "    * MAXAGE <seconds>",
+        "      Connections older than this.",
         "    * SKIPME (YES|NO)",
         "      Whether to spare this connection (default: YES).",
         "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <client-id> [...]]",

@@ -24,14 +24,17 @@ pub mod hash;
 pub mod hll;
 pub mod introspect;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod memory;
+pub mod monitor;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod set;
+pub mod slowlog;
 pub mod sort;
 pub mod stream;
 pub mod stream_group;
@@ -83,6 +86,9 @@ fn families() -> impl Iterator<Item = &'static Command> {
         introspect::COMMANDS,
         debug::COMMANDS,
         persist::COMMANDS,
+        slowlog::COMMANDS,
+        latency::COMMANDS,
+        monitor::COMMANDS,
         bloom::COMMANDS,
         throttle::COMMANDS,
         cache::COMMANDS,

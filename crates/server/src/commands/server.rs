@@ -160,9 +160,13 @@ fn touch_watched(srv: &crate::server::Server, keys: &mut Keys<'_, '_>, watched_d
 }
 
 /// Frees flushed databases after unlocking the shards: here (SYNC) or on the lazy-free
-/// thread (ASYNC), so other clients never wait for the deallocation.
+/// thread (ASYNC), so other clients never wait for the deallocation. While clients are
+/// blocked the locks stay (dispatch reads the keys made ready from them: a flushed stream
+/// answers its blocked XREADGROUPs) and a SYNC flush frees under them.
 fn release(ctx: &mut Ctx<'_>, old: Vec<Dict<Entry>>, lazy: bool) {
-    drop(ctx.locked.take());
+    if !ctx.srv.blocked.any_waiting() {
+        drop(ctx.locked.take());
+    }
     if lazy {
         free_async(old);
     }
@@ -176,6 +180,11 @@ static LAZYFREED: AtomicU64 = AtomicU64::new(0);
 /// (pending, freed) lazy-free counts for INFO memory.
 pub fn lazyfree_counts() -> (u64, u64) {
     (LAZYFREE_PENDING.load(Relaxed), LAZYFREED.load(Relaxed))
+}
+
+/// CONFIG RESETSTAT clears the count of lazily freed objects, as Redis does.
+pub fn reset_lazyfree_stats() {
+    LAZYFREED.store(0, Relaxed);
 }
 
 /// The lazy-free thread's queue, started on first use; `None` if it could not start.
