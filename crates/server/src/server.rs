@@ -144,6 +144,8 @@ pub struct Server {
     pub active_expire: AtomicBool,
     /// Open client connections (for `maxclients` and INFO connected_clients).
     pub connected: AtomicUsize,
+    /// Background saves.
+    pub snapshotter: crate::bgsave::Snapshotter,
 }
 
 impl Server {
@@ -167,6 +169,7 @@ impl Server {
             main_waker: Mutex::new(None),
             connected: AtomicUsize::new(0),
             active_expire: AtomicBool::new(true),
+            snapshotter: Default::default(),
         }
     }
 
@@ -248,8 +251,9 @@ pub fn random_hex(n: usize) -> String {
         .collect()
 }
 
-/// Starts the background cron: the active expiry cycle, `hz` times a second. Each step locks
-/// one shard at a time and looks at a bounded number of buckets, so it never stalls commands.
+/// Starts the background cron, `hz` times a second: the active expiry cycle and the `save`
+/// rules. Each expiry step locks one shard at a time and looks at a bounded number of
+/// buckets, so it never stalls commands.
 pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("flowkv-cron".into())
@@ -259,6 +263,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
                 let hz = srv.config.hot.hz.load(Relaxed).clamp(1, 500);
                 std::thread::sleep(std::time::Duration::from_millis(1000 / hz));
                 crate::info::sample(&srv);
+                crate::bgsave::cron(&srv);
                 if srv.active_expire.load(Relaxed) {
                     let n = srv.keyspace.num_shards();
                     let now = unix_ms();
