@@ -20,7 +20,7 @@ pub mod write;
 pub use error::{Error, Result};
 pub use format::RDB_VERSION;
 pub use read::{load, restore_payload, Limits, LoadInfo, Object, RestoreError};
-pub use write::{dump_payload, FileInfo, FileWriter, WriteOptions};
+pub use write::{dump_payload, write_entry, write_select_db, FileInfo, FileWriter, WriteOptions};
 
 #[cfg(test)]
 mod tests;

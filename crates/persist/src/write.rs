@@ -194,6 +194,30 @@ pub fn dump_payload(e: &Entry, opts: WriteOptions) -> Vec<u8> {
     out
 }
 
+/// Appends one key as a file holds it: its expiry time if any, then type, key and value.
+pub fn write_entry(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) -> std::io::Result<()> {
+    // Streams have no RDB encoding here yet: fail the save rather than write a file that
+    // silently lacks them.
+    if matches!(e.value(), Value::Stream(_)) {
+        return Err(std::io::Error::other("stream type not supported yet"));
+    }
+    if let Some(at) = e.expire_at() {
+        out.push(OP_EXPIRETIME_MS);
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    out.push(value_type(e));
+    write_string(out, e.key(), opts);
+    write_body(out, e, opts);
+    Ok(())
+}
+
+/// Appends a SELECTDB opcode: the keys that follow belong to database `db`. A file may
+/// switch databases any number of times (a background save meets keys in shard order).
+pub fn write_select_db(out: &mut Vec<u8>, db: usize) {
+    out.push(OP_SELECTDB);
+    write_len(out, db as u64);
+}
+
 /// What the file's aux fields report.
 #[derive(Clone, Debug)]
 pub struct FileInfo {
@@ -259,8 +283,7 @@ impl<W: Write> FileWriter<W> {
 
     /// Starts database `db`, with its key counts as a resize hint for the loader.
     pub fn select_db(&mut self, db: usize, keys: usize, expires: usize) -> std::io::Result<()> {
-        self.buf.push(OP_SELECTDB);
-        write_len(&mut self.buf, db as u64);
+        write_select_db(&mut self.buf, db);
         self.buf.push(OP_RESIZEDB);
         write_len(&mut self.buf, keys as u64);
         write_len(&mut self.buf, expires as u64);
@@ -269,21 +292,20 @@ impl<W: Write> FileWriter<W> {
 
     /// Writes one key: its expiry time if any, then type, key and value.
     pub fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
-        // Streams have no RDB encoding here yet: fail the save rather than write a file
-        // that silently lacks them.
-        if matches!(e.value(), Value::Stream(_)) {
-            return Err(std::io::Error::other("stream type not supported yet"));
-        }
-        if let Some(at) = e.expire_at() {
-            self.buf.push(OP_EXPIRETIME_MS);
-            self.buf.extend_from_slice(&at.to_le_bytes());
-        }
-        self.buf.push(value_type(e));
-        write_string(&mut self.buf, e.key(), self.opts);
-        write_body(&mut self.buf, e, self.opts);
+        write_entry(&mut self.buf, e, self.opts)?;
         if self.buf.len() >= 1 << 16 {
             self.flush_buf()?;
         }
+        Ok(())
+    }
+
+    /// Writes bytes already encoded with [`write_entry`] and [`write_select_db`] (a
+    /// background save encodes under the shard locks and writes after releasing them).
+    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.flush_buf()?;
+        self.crc.update(bytes);
+        self.w.write_all(bytes)?;
+        self.written += bytes.len() as u64;
         Ok(())
     }
 

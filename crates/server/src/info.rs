@@ -2,10 +2,9 @@
 //! lines, with Redis 7.0's section names, field names and units, so monitoring tools and the
 //! clients that parse INFO (redis_version feature checks, exporters) read it unchanged.
 //!
-//! Every value printed is real. Where a subsystem does not exist yet (persistence,
-//! replication) the report states its true idle state (`rdb_bgsave_in_progress:0`,
-//! `role:master`, `connected_slaves:0`); fields whose value flowkv cannot know are left out
-//! rather than invented.
+//! Every value printed is real. Where a subsystem does not exist yet (AOF, replication) the
+//! report states its true idle state (`aof_enabled:0`, `role:master`, `connected_slaves:0`);
+//! fields whose value flowkv cannot know are left out rather than invented.
 
 use std::fmt::{Display, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -419,12 +418,17 @@ fn persistence(srv: &Server, l: &mut Lines) {
     l.field("current_save_keys_processed", 0);
     l.field("current_save_keys_total", 0);
     l.field("rdb_changes_since_last_save", p.changes_since_save(srv));
-    // BGSAVE saves synchronously for now, so one is never in progress.
-    l.field("rdb_bgsave_in_progress", 0);
+    l.field(
+        "rdb_bgsave_in_progress",
+        u8::from(srv.snapshotter.in_progress()),
+    );
     l.field("rdb_last_save_time", last_save_secs(srv));
     l.field("rdb_last_bgsave_status", p.last_status());
     l.field("rdb_last_bgsave_time_sec", p.last_save_time_sec());
-    l.field("rdb_current_bgsave_time_sec", -1);
+    l.field(
+        "rdb_current_bgsave_time_sec",
+        srv.snapshotter.current_secs(),
+    );
     l.field("rdb_saves", p.saves());
     l.field("rdb_last_cow_size", 0);
     l.field("rdb_last_load_keys_expired", expired);

@@ -1,6 +1,7 @@
 //! flowkv-server: networking, the command table and one module per command family, on top of
 //! the `flowkv-store` keyspace and the `flowkv-protocol` codec.
 
+pub mod bgsave;
 pub mod blocking;
 pub mod client;
 pub mod command;
@@ -49,6 +50,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         .collect::<std::io::Result<Vec<_>>>()?;
     server::spawn_cron(srv.clone())?;
     metrics::spawn(srv.clone())?;
+    bgsave::spawn(srv.clone())?;
     install_signal_handlers(srv.clone())?;
     eprintln!(
         "flowkv {} ready to accept connections on port {port} ({threads} threads)",

@@ -162,6 +162,8 @@ pub struct Server {
     pub latency: crate::latency::Monitor,
     /// Clients in MONITOR mode.
     pub monitors: crate::commands::monitor::Monitors,
+    /// Background saves.
+    pub snapshotter: crate::bgsave::Snapshotter,
 }
 
 impl Server {
@@ -188,6 +190,7 @@ impl Server {
             slowlog: Default::default(),
             latency: Default::default(),
             monitors: Default::default(),
+            snapshotter: Default::default(),
         }
     }
 
@@ -281,8 +284,9 @@ pub fn random_hex(n: usize) -> String {
         .collect()
 }
 
-/// Starts the background cron: the active expiry cycle, `hz` times a second. Each step locks
-/// one shard at a time and looks at a bounded number of buckets, so it never stalls commands.
+/// Starts the background cron, `hz` times a second: the active expiry cycle and the `save`
+/// rules. Each expiry step locks one shard at a time and looks at a bounded number of
+/// buckets, so it never stalls commands.
 pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("flowkv-cron".into())
@@ -292,6 +296,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
                 let hz = srv.config.hot.hz.load(Relaxed).clamp(1, 500);
                 std::thread::sleep(std::time::Duration::from_millis(1000 / hz));
                 crate::info::sample(&srv);
+                crate::bgsave::cron(&srv);
                 if srv.active_expire.load(Relaxed) {
                     let n = srv.keyspace.num_shards();
                     let started = Instant::now();

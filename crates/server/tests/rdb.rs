@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{err, int, ok, q, Server};
+use common::{bulk, err, int, ok, q, Server};
 use redis::{Connection, Value};
 
 /// Databases the dataset uses.
@@ -392,6 +392,23 @@ fn copy_by_dump(
     run(to, &["SELECT", "0"]);
 }
 
+/// An INFO persistence field.
+fn persistence_field(c: &mut Connection, name: &str) -> String {
+    let info = status(c, &[b"INFO", b"persistence"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+}
+
+/// Waits for a running background save to end.
+fn wait_bgsave(c: &mut Connection) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while persistence_field(c, "rdb_bgsave_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "BGSAVE did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn data_survives_a_restart() {
     let dir = temp_dir("restart");
@@ -403,6 +420,8 @@ fn data_survives_a_restart() {
             q(&mut c, &["BGSAVE"]),
             Ok(Value::SimpleString("Background saving started".into()))
         );
+        wait_bgsave(&mut c);
+        assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
         snapshot(&mut c)
     };
     let srv = flowkv_in(&dir);
@@ -438,12 +457,7 @@ fn save_lastsave_and_info_persistence() {
     let dir = temp_dir("info");
     let srv = flowkv_with(&dir, &["--enable-protected-configs", "yes"]);
     let mut c = srv.client();
-    let field = |c: &mut Connection, name: &str| -> String {
-        let info = status(c, &[b"INFO", b"persistence"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
-            .unwrap_or_else(|| panic!("no {name} in {info}"))
-    };
+    let field = persistence_field;
     assert_eq!(field(&mut c, "rdb_saves"), "0");
     run(&mut c, &["SET", "a", "1"]);
     run(&mut c, &["RPUSH", "l", "1", "2"]);
@@ -460,6 +474,7 @@ fn save_lastsave_and_info_persistence() {
         q(&mut c, &["BGSAVE", "SCHEDULE"]),
         Ok(Value::SimpleString("Background saving started".into()))
     );
+    wait_bgsave(&mut c);
     assert_eq!(field(&mut c, "rdb_saves"), "2");
     assert_eq!(err(&mut c, &["BGSAVE", "NOW"]), "ERR syntax error");
     assert_eq!(
@@ -479,6 +494,7 @@ fn save_lastsave_and_info_persistence() {
     let replies: Vec<Value> = redis::cmd("EXEC").query(&mut c).expect("EXEC");
     assert_eq!(replies.len(), 4);
     assert_eq!(replies[3], Value::BulkString(b"1".to_vec()));
+    wait_bgsave(&mut c);
     // The temp file is renamed into place: only dump.rdb is left.
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -490,6 +506,93 @@ fn save_lastsave_and_info_persistence() {
     ok(&mut c, &["CONFIG", "SET", "dbfilename", "other.rdb"]);
     ok(&mut c, &["SAVE"]);
     assert!(dir.join("other.rdb").exists());
+}
+
+/// BGSAVE writes the dataset as of the command, while the server keeps taking writes that
+/// overwrite, delete and add keys: none of those reach the file, everything before does.
+#[test]
+fn bgsave_is_point_in_time_under_concurrent_writes() {
+    const N: usize = 300_000;
+    let dir = temp_dir("bgsave-pit");
+    let srv = flowkv_in(&dir);
+    let mut c = srv.client();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(10_000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("SET")
+                .arg(format!("k{i}"))
+                .arg(format!("v{i}"))
+                .ignore();
+        }
+        p.cmd("RPUSH").arg("list").arg(chunk[0]).ignore();
+        p.query::<()>(&mut c).unwrap();
+    }
+    run(&mut c, &["HSET", "h", "f", "old"]);
+    let mut w = srv.client();
+    assert_eq!(
+        q(&mut c, &["BGSAVE"]),
+        Ok(Value::SimpleString("Background saving started".into()))
+    );
+    // Writes that all return after BGSAVE started.
+    let mut p = redis::pipe();
+    for i in (0..N).step_by(7) {
+        p.cmd("SET").arg(format!("k{i}")).arg("new").ignore();
+        p.cmd("DEL").arg(format!("k{}", i + 1)).ignore();
+        p.cmd("SET").arg(format!("extra{i}")).arg("x").ignore();
+        p.cmd("RPUSH").arg("list").arg("more").ignore();
+    }
+    p.cmd("HSET").arg("h").arg("f").arg("new").ignore();
+    p.cmd("FLUSHDB").ignore();
+    p.query::<()>(&mut w).unwrap();
+    wait_bgsave(&mut c);
+    assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    ok(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]);
+    assert_eq!(int(&mut c, &["DBSIZE"]), N as i64 + 2);
+    assert_eq!(int(&mut c, &["LLEN", "list"]), N.div_ceil(10_000) as i64);
+    assert_eq!(bulk(&mut c, &["HGET", "h", "f"]).as_deref(), Some("old"));
+    for chunk in (0..N).collect::<Vec<_>>().chunks(10_000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("GET").arg(format!("k{i}"));
+        }
+        let got: Vec<String> = p.query(&mut c).unwrap();
+        for (i, v) in chunk.iter().zip(got) {
+            assert_eq!(v, format!("v{i}"));
+        }
+    }
+    // Only the renamed file is left.
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".rdb"))
+        .collect();
+    assert_eq!(files, ["dump.rdb"]);
+}
+
+/// The `save` rules start background saves by themselves once enough changes and time
+/// have passed.
+#[test]
+fn save_rules_trigger_background_saves() {
+    let dir = temp_dir("save-rules");
+    let srv = flowkv_with(&dir, &["--save", "1 3"]);
+    let mut c = srv.client();
+    run(&mut c, &["SET", "a", "1"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    // One change is not enough for "1 3".
+    assert_eq!(persistence_field(&mut c, "rdb_saves"), "0");
+    run(&mut c, &["MSET", "b", "2", "c", "3"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while persistence_field(&mut c, "rdb_saves") == "0" {
+        assert!(Instant::now() < deadline, "the save rule never fired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_bgsave(&mut c);
+    assert_eq!(
+        persistence_field(&mut c, "rdb_changes_since_last_save"),
+        "0"
+    );
+    ok(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]);
+    assert_eq!(int(&mut c, &["DBSIZE"]), 3);
 }
 
 #[test]

@@ -49,6 +49,8 @@ use std::fmt;
 use std::iter::FusedIterator;
 use std::mem;
 
+use smallvec::SmallVec;
+
 /// An item stored in a [`Dict`]: it owns its key.
 pub trait DictItem {
     /// The key bytes; must not change while the item is in a dict.
@@ -356,38 +358,61 @@ impl<T: DictItem> Dict<T> {
     /// visited bucket, which yields duplicates) under both. Hence: every item present from
     /// the first call to the last is returned at least once.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&T)) -> u64 {
-        if self.len == 0 {
-            return 0;
+        let (plan, next) = self.scan_plan(cursor);
+        for (in_t1, i) in plan {
+            let t = if in_t1 { &self.t1 } else { &self.t0 };
+            chain_each(&t.buckets[i], &mut f);
         }
+        next
+    }
+
+    /// [`Dict::scan`] with mutable access to the items (their keys must not change).
+    pub fn scan_mut(&mut self, cursor: u64, mut f: impl FnMut(&mut T)) -> u64 {
+        let (plan, next) = self.scan_plan(cursor);
+        for (in_t1, i) in plan {
+            let t = if in_t1 { &mut self.t1 } else { &mut self.t0 };
+            let mut cur = t.buckets[i].as_deref_mut();
+            while let Some(node) = cur {
+                f(&mut node.item);
+                cur = node.next.as_deref_mut();
+            }
+        }
+        next
+    }
+
+    /// The live buckets one SCAN step visits, as (in `t1`, index), and the next cursor.
+    fn scan_plan(&self, cursor: u64) -> (SmallVec<[(bool, usize); 4]>, u64) {
+        let mut plan = SmallVec::new();
+        if self.len == 0 {
+            return (plan, 0);
+        }
+        let live = |t: &Table<T>, v: u64| {
+            let i = v as usize & t.mask();
+            (i < t.buckets.len()).then_some(i)
+        };
         let mut v = cursor;
         if !self.moving() {
-            let m = self.t0.mask() as u64;
-            if let Some(b) = self.t0.bucket(v) {
-                chain_each(b, &mut f);
-            }
-            return next_cursor(v, m);
+            plan.extend(live(&self.t0, v).map(|i| (false, i)));
+            return (plan, next_cursor(v, self.t0.mask() as u64));
         }
-        let (small, large) = if self.t0.size <= self.t1.size {
-            (&self.t0, &self.t1)
-        } else {
+        let small_is_t1 = self.t0.size > self.t1.size;
+        let (small, large) = if small_is_t1 {
             (&self.t1, &self.t0)
+        } else {
+            (&self.t0, &self.t1)
         };
         let (m0, m1) = (small.mask() as u64, large.mask() as u64);
-        if let Some(b) = small.bucket(v) {
-            chain_each(b, &mut f);
-        }
+        plan.extend(live(small, v).map(|i| (small_is_t1, i)));
         // Visit every bucket of the large table that the small bucket expands to: those
         // whose low bits equal `v & m0`, enumerated by counting the extra bits in reverse.
         loop {
-            if let Some(b) = large.bucket(v) {
-                chain_each(b, &mut f);
-            }
+            plan.extend(live(large, v).map(|i| (!small_is_t1, i)));
             v = next_cursor(v, m1);
             if v & (m0 ^ m1) == 0 {
                 break;
             }
         }
-        v
+        (plan, v)
     }
 
     /// A random item: a uniformly chosen non-empty bucket, then a uniform element of its

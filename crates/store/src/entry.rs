@@ -16,6 +16,10 @@ use crate::value::Value;
 
 /// Flag bit in `meta`: `data` starts with an 8-byte expiry time.
 const HAS_EXPIRE: u32 = 1 << 24;
+/// Flag bit in `meta`: the entry's snapshot mark. A running snapshot has captured the entry
+/// (or the entry is newer than the snapshot) when the mark equals its database's; see
+/// [`crate::snapshot`].
+const SNAP_MARK: u32 = 1 << 25;
 /// Mask of the LRU/LFU bits in `meta`.
 const LRU_MASK: u32 = (1 << 24) - 1;
 
@@ -165,6 +169,17 @@ impl Entry {
     #[inline]
     pub fn is_expired(&self, now_ms: u64) -> bool {
         matches!(self.expire_at(), Some(at) if at <= now_ms)
+    }
+
+    /// The snapshot mark (see [`SNAP_MARK`]).
+    #[inline]
+    pub(crate) fn snap_mark(&self) -> bool {
+        self.meta & SNAP_MARK != 0
+    }
+
+    #[inline]
+    pub(crate) fn set_snap_mark(&mut self, mark: bool) {
+        self.meta = (self.meta & !SNAP_MARK) | if mark { SNAP_MARK } else { 0 };
     }
 
     /// The LRU clock (or LFU data) bits.

@@ -11,7 +11,7 @@
 //! has been physically deleted yet.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -20,6 +20,7 @@ use smallvec::SmallVec;
 use crate::dict::Dict;
 use crate::entry::{Entry, Kind};
 use crate::hash::hash_bytes;
+use crate::snapshot::{self, Captures, SnapState};
 
 /// One database's part of one shard.
 #[derive(Default)]
@@ -29,26 +30,63 @@ pub struct Db {
     expires: usize,
     /// Where the active expiry sweep continues in `dict`.
     sweep_cursor: u64,
+    /// The snapshot mark of this part (see [`crate::snapshot`]): new entries get it.
+    mark: bool,
+    /// The running snapshot, while it has not walked all of this part.
+    snap: Option<Box<SnapState>>,
 }
 
 impl Db {
-    /// Removes `key` (hash `h`) and keeps the TTL count right.
+    /// Removes `key` (hash `h`) and keeps the TTL count right. A running snapshot that has
+    /// not captured the entry gets a copy first.
     fn take(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
-        let old = self.dict.remove(h, key)?;
+        let mut old = self.dict.remove(h, key)?;
         if old.expire_at().is_some() {
             self.expires -= 1;
         }
+        snapshot::preserve(&self.snap, self.mark, &mut old);
         Some(old)
     }
 
     /// Deletes `key` if it is present and expired. Returns whether it did.
     fn reclaim(&mut self, h: u64, key: &[u8], now_ms: u64) -> bool {
         if self.dict.get(h, key).is_some_and(|e| e.is_expired(now_ms)) {
-            self.take(h, key);
+            self.discard(h, key);
             true
         } else {
             false
         }
+    }
+
+    /// Deletes `key` for good: like [`Db::take`], but the entry itself (no copy) goes to a
+    /// running snapshot that still needs it.
+    fn discard(&mut self, h: u64, key: &[u8]) -> bool {
+        let Some(old) = self.dict.remove(h, key) else {
+            return false;
+        };
+        if old.expire_at().is_some() {
+            self.expires -= 1;
+        }
+        snapshot::release(&self.snap, self.mark, old);
+        true
+    }
+
+    /// Adds or replaces an entry, giving it this part's snapshot mark; a replaced entry a
+    /// running snapshot still needs is copied to it first. Keeps the TTL count right.
+    fn put(&mut self, h: u64, mut entry: Entry) -> Option<Entry> {
+        entry.set_snap_mark(self.mark);
+        let has_ttl = entry.expire_at().is_some();
+        let mut old = self.dict.insert(h, entry);
+        if let Some(o) = &mut old {
+            if o.expire_at().is_some() {
+                self.expires -= 1;
+            }
+            snapshot::preserve(&self.snap, self.mark, o);
+        }
+        if has_ttl {
+            self.expires += 1;
+        }
+        old
     }
 
     /// One chunk of the active expiry sweep: scans up to `max_buckets` buckets from the saved
@@ -79,7 +117,7 @@ impl Db {
         }
         self.sweep_cursor = cursor;
         for key in keys.drain(..) {
-            if self.take(hash_bytes(&key), &key).is_some() {
+            if self.discard(hash_bytes(&key), &key) {
                 sweep.removed += 1;
                 if let Some(d) = deleted.as_deref_mut() {
                     d.push(key);
@@ -366,6 +404,42 @@ impl Keyspace {
         }
     }
 
+    /// One step of the running snapshot's walk through `shard`: up to `max_buckets` buckets
+    /// of one database part, under the shard lock, calling `f(db, entry)` for every entry
+    /// the snapshot has not captured yet. Returns true once every part of the shard is done.
+    pub fn snapshot_step(
+        &self,
+        shard: usize,
+        max_buckets: usize,
+        mut f: impl FnMut(usize, &Entry),
+    ) -> bool {
+        let mut guard = self.shards[shard].lock();
+        let Some(part) = guard.dbs.iter_mut().find(|d| d.snap.is_some()) else {
+            return true;
+        };
+        let Db {
+            dict, mark, snap, ..
+        } = part;
+        let st = snap.as_mut().expect("found above");
+        let mut cursor = st.cursor;
+        for _ in 0..max_buckets {
+            cursor = dict.scan_mut(cursor, |e| {
+                if e.snap_mark() != *mark {
+                    f(st.db, e);
+                    e.set_snap_mark(*mark);
+                }
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        st.cursor = cursor;
+        if cursor == 0 {
+            *snap = None;
+        }
+        false
+    }
+
     /// One step of the active expiry cycle for one shard. For each database holding keys with
     /// a TTL it sweeps `max_buckets` buckets from where the last step stopped, and keeps going
     /// (up to [`SWEEP_MAX_CHUNKS`] chunks) while it has seen too few keys with a TTL to judge
@@ -533,6 +607,27 @@ impl<'a> Locked<'a> {
         std::mem::take(&mut self.ready)
     }
 
+    /// Starts a point-in-time snapshot (see [`crate::snapshot`]) as of now: needs every
+    /// shard locked, so no command is half done. Every database part flips its mark and
+    /// starts its walk. The caller must then run [`Keyspace::snapshot_step`] on every shard
+    /// until it reports done, and drain the returned captures until then and once after.
+    pub fn begin_snapshot(&mut self) -> Arc<Captures> {
+        debug_assert!(self.all);
+        let captures = Arc::new(Captures::default());
+        for (_, g) in self.guards.iter_mut() {
+            for (i, db) in g.dbs.iter_mut().enumerate() {
+                debug_assert!(db.snap.is_none(), "one snapshot at a time");
+                db.mark = !db.mark;
+                db.snap = Some(Box::new(SnapState {
+                    db: i,
+                    cursor: 0,
+                    captures: captures.clone(),
+                }));
+            }
+        }
+        captures
+    }
+
     /// Takes the keys changed under these locks (see [`Keyspace::set_watchers`]). While
     /// some client tracks keys they also stay queued for [`Locked::take_tracked`].
     pub fn take_touched(&mut self) -> Vec<(usize, Box<[u8]>)> {
@@ -632,29 +727,29 @@ impl Keys<'_, '_> {
     /// Looks a key up for reading: counts a hit or miss and refreshes its LRU clock.
     #[inline]
     pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.probe(key, true, true).map(|e| &*e)
+        self.probe(key, true, true, false).map(|e| &*e)
     }
 
     /// Looks a key up for reading without refreshing its LRU clock, but counting a hit or
     /// miss (Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT…).
     pub fn read_no_touch(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.probe(key, false, true).map(|e| &*e)
+        self.probe(key, false, true, false).map(|e| &*e)
     }
 
     /// Looks a key up without touching its LRU clock or the hit/miss counters (checks inside
     /// other commands, DEBUG).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.probe(key, false, false).map(|e| &*e)
+        self.probe(key, false, false, false).map(|e| &*e)
     }
 
     /// Looks a key up for modification and refreshes its LRU clock. Like Redis's write
     /// lookups it counts no hit or miss.
     #[inline]
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        if self.watching() && self.probe(key, false, false).is_some() {
+        if self.watching() && self.probe(key, false, false, false).is_some() {
             self.note_touched(key);
         }
-        self.probe(key, true, false)
+        self.probe(key, true, false, true)
     }
 
     /// True if any key is WATCHed or any client tracks keys, so changes must be recorded.
@@ -674,8 +769,10 @@ impl Keys<'_, '_> {
     /// The one table probe behind every lookup: `touch` refreshes the LRU clock, `count`
     /// counts a keyspace hit or miss. An expired key is reported absent and queued for
     /// deletion on drop (see the type's docs).
+    /// `change` means the caller is about to modify the entry, so a running snapshot that
+    /// has not captured it gets its current state first.
     #[inline]
-    fn probe(&mut self, key: &[u8], touch: bool, count: bool) -> Option<&mut Entry> {
+    fn probe(&mut self, key: &[u8], touch: bool, count: bool, change: bool) -> Option<&mut Entry> {
         let h = hash_bytes(key);
         let (dbi, now) = (self.db, self.now_ms);
         let Keys {
@@ -689,7 +786,8 @@ impl Keys<'_, '_> {
             tracked,
             ..
         } = &mut **locked;
-        let found = match db_in(ks, *all, guards, dbi, h).dict.get_mut(h, key) {
+        let db = db_in(ks, *all, guards, dbi, h);
+        let found = match db.dict.get_mut(h, key) {
             Some(e) if e.is_expired(now) => {
                 if note_stale(stale, dbi, h, key, now) {
                     stats.expired_keys += 1;
@@ -705,6 +803,9 @@ impl Keys<'_, '_> {
             Some(e) => {
                 if touch {
                     e.set_lru(*lru);
+                }
+                if change {
+                    snapshot::preserve(&db.snap, db.mark, e);
                 }
                 Some(e)
             }
@@ -778,20 +879,12 @@ impl Keys<'_, '_> {
             self.locked.ready.push((self.db, entry.key().into()));
         }
         let h = hash_bytes(entry.key());
-        let has_ttl = entry.expire_at().is_some();
         let new_key = self
             .locked
             .ks
             .notifies(notify_class::NEW)
             .then(|| Box::<[u8]>::from(entry.key()));
-        let db = self.db_for(h);
-        let old = db.dict.insert(h, entry);
-        if old.as_ref().is_some_and(|o| o.expire_at().is_some()) {
-            db.expires -= 1;
-        }
-        if has_ttl {
-            db.expires += 1;
-        }
+        let old = self.db_for(h).put(h, entry);
         let live = self.expired_live(old);
         if waiters && !wakes {
             self.note_stream_gone(live.as_ref());
@@ -814,6 +907,7 @@ impl Keys<'_, '_> {
         let mut created = false;
         let mut was_stream = false;
         if let Some(e) = db.dict.get_mut(h, key) {
+            snapshot::preserve(&db.snap, db.mark, e);
             was_expired = e.is_expired(now);
             was_stream = !was_expired && e.kind() == Kind::Stream;
             let expire = if was_expired {
@@ -846,7 +940,9 @@ impl Keys<'_, '_> {
                 }
                 _ => None,
             };
-            db.dict.insert_new(h, Entry::new_string(key, val, at, lru));
+            let mut e = Entry::new_string(key, val, at, lru);
+            e.set_snap_mark(db.mark);
+            db.dict.insert_new(h, e);
             created = true;
         }
         if was_stream && self.locked.ks.waiters.load(Relaxed) > 0 {
@@ -884,11 +980,14 @@ impl Keys<'_, '_> {
         let changed = match db.dict.get_mut(h, key) {
             None => return false,
             Some(e) if e.is_expired(now) => None,
-            Some(e) => Some(e.set_expire_at(at)),
+            Some(e) => {
+                snapshot::preserve(&db.snap, db.mark, e);
+                Some(e.set_expire_at(at))
+            }
         };
         match changed {
             None => {
-                db.take(h, key);
+                db.discard(h, key);
                 self.count_expired(key);
                 false
             }
@@ -963,10 +1062,12 @@ impl Keys<'_, '_> {
             .locked
             .guards
             .iter_mut()
-            .map(|(_, g)| {
-                g.dbs[db].expires = 0;
-                g.dbs[db].sweep_cursor = 0;
-                g.dbs[db].dict.take()
+            .filter_map(|(_, g)| {
+                let part = &mut g.dbs[db];
+                part.expires = 0;
+                part.sweep_cursor = 0;
+                let dict = part.dict.take();
+                snapshot::release_dict(&mut part.snap, part.mark, dict)
             })
             .collect();
         if self.locked.ks.waiters.load(Relaxed) > 0 {

@@ -14,6 +14,7 @@ pub mod list_value;
 pub mod listpack;
 pub mod num;
 pub mod set_value;
+pub mod snapshot;
 pub mod stream_value;
 pub mod value;
 pub mod zset_value;

@@ -3,9 +3,9 @@
 //!
 //! SAVE serializes the whole keyspace while holding every shard lock, writes to a temp file
 //! and renames it over `dir/dbfilename`, so a crash mid-save never leaves a half-written
-//! dump. It is synchronous, as Redis's SAVE is. BGSAVE is, for now, the same synchronous
-//! save behind Redis's "Background saving started" reply: the fork-less point-in-time
-//! snapshot of the design (copy-on-write per entry) is not built yet.
+//! dump. It is synchronous, as Redis's SAVE is. BGSAVE writes the same file from a
+//! point-in-time snapshot while the server keeps serving, without fork: see
+//! [`crate::bgsave`].
 
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -76,11 +76,11 @@ pub struct Stats {
     /// The summed `dirty` counters at the last save: changes since then are the difference.
     dirty_at_save: AtomicU64,
     /// Successful saves since start (`rdb_saves`).
-    saves: AtomicU64,
+    pub(crate) saves: AtomicU64,
     /// Whether the last save succeeded (`rdb_last_bgsave_status`).
-    last_ok: AtomicBool,
+    pub(crate) last_ok: AtomicBool,
     /// Seconds the last save took, -1 before any (`rdb_last_bgsave_time_sec`).
-    last_secs: AtomicI64,
+    pub(crate) last_secs: AtomicI64,
     /// Keys loaded and skipped as expired by the last load.
     loaded_keys: AtomicU64,
     loaded_expired: AtomicU64,
@@ -137,7 +137,7 @@ impl Stats {
 
     /// Marks the dataset as in sync with the file, as of the summed `dirty` counters
     /// `dirty`: after a save or a load.
-    fn mark_synced(&self, dirty: u64) {
+    pub(crate) fn mark_synced(&self, dirty: u64) {
         self.dirty_at_save.store(dirty, Relaxed);
         self.last_save.store(unix_ms() / 1000, Relaxed);
     }
@@ -190,6 +190,8 @@ pub fn save(srv: &Server, locked: &mut Locked<'_>) -> Result<(), String> {
     let path = rdb_path(srv);
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     let result = write_rdb(srv, locked, &tmp).and_then(|dirty| {
+        // A background save still running must not put its older file in place after this.
+        let _guard = srv.snapshotter.supersede();
         std::fs::rename(&tmp, &path).map(|()| dirty).map_err(|e| {
             format!(
                 "Error moving temp DB file {} on the final destination {} (in server root dir {}): {e}",
@@ -218,6 +220,16 @@ pub fn save(srv: &Server, locked: &mut Locked<'_>) -> Result<(), String> {
     }
 }
 
+/// The aux fields of a file saved now.
+pub fn file_info(srv: &Server) -> FileInfo {
+    FileInfo {
+        redis_ver: crate::info::REDIS_VERSION.to_string(),
+        ctime: unix_ms() / 1000,
+        used_mem: crate::info::used_memory(),
+        checksum: srv.config.get_bool("rdbchecksum"),
+    }
+}
+
 /// Writes the whole keyspace to `tmp` and syncs it to disk. Returns the summed `dirty`
 /// counters as of the snapshot.
 fn write_rdb(srv: &Server, locked: &mut Locked<'_>, tmp: &std::path::Path) -> Result<u64, String> {
@@ -229,15 +241,9 @@ fn write_rdb(srv: &Server, locked: &mut Locked<'_>, tmp: &std::path::Path) -> Re
             std::env::current_dir().unwrap_or_default().display()
         )
     })?;
-    let info = FileInfo {
-        redis_ver: crate::info::REDIS_VERSION.to_string(),
-        ctime: unix_ms() / 1000,
-        used_mem: crate::info::used_memory(),
-        checksum: srv.config.get_bool("rdbchecksum"),
-    };
     let mut w = FileWriter::new(
         BufWriter::with_capacity(1 << 20, file),
-        &info,
+        &file_info(srv),
         write_options(srv),
     )
     .map_err(io_err)?;
@@ -335,13 +341,18 @@ pub fn load(
 
 /// SAVE: a synchronous save.
 fn save_cmd(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    if ctx.srv.snapshotter.in_progress() {
+        return Err(CmdError::msg("ERR Background save already in progress"));
+    }
     let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
     save(ctx.srv, locked).map_err(|_| CmdError::msg("ERR"))?;
     ctx.out.ok();
     Ok(())
 }
 
-/// BGSAVE [SCHEDULE]: saves synchronously for now (see the module docs) with Redis's reply.
+/// BGSAVE [SCHEDULE]: starts a background save (see [`crate::bgsave`]) as of this command,
+/// under the every-shard locks dispatch took for it. SCHEDULE is accepted: with no fork there
+/// is never another child to wait for.
 fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match args.len() {
         1 => {}
@@ -349,8 +360,10 @@ fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     }
     let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
-    save(ctx.srv, locked)
-        .map_err(|_| CmdError::msg("ERR Background saving failed, check the server logs"))?;
+    ctx.srv
+        .snapshotter
+        .start(ctx.srv, locked)
+        .map_err(CmdError::msg)?;
     ctx.out.simple(b"Background saving started");
     Ok(())
 }
