@@ -15,6 +15,7 @@ mod lzf;
 mod module;
 pub mod packed;
 pub mod read;
+mod stream;
 pub mod write;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ use std::io::Read;
 use flowkv_store::hash_value::{HashLimits, HashValue};
 use flowkv_store::list_value::{ListValue, NodeLimit};
 use flowkv_store::set_value::SetValue;
+use flowkv_store::stream_value::NodeLimits;
 use flowkv_store::zset_value::{ZSetLimits, ZSetValue};
 use flowkv_store::{Entry, Value};
 
@@ -28,6 +29,7 @@ pub struct Limits {
     pub zset: ZSetLimits,
     pub max_intset: usize,
     pub list: NodeLimit,
+    pub stream: NodeLimits,
 }
 
 /// A loaded value.
@@ -368,7 +370,7 @@ fn read_object<R: Read>(inp: &mut Input<R>, ty: u8, lim: &Limits) -> Result<Opti
             Value::Hash(Box::new(h))
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 => {
-            return Err(Error::Unsupported("stream type not supported yet".into()))
+            Value::Stream(Box::new(crate::stream::read_stream(inp, ty, lim.stream)?))
         }
         TYPE_MODULE_2 => crate::module::read_module(inp)?,
         TYPE_MODULE => {

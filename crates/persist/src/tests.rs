@@ -3,6 +3,7 @@
 use flowkv_store::hash_value::{HashLimits, HashValue};
 use flowkv_store::list_value::{ListValue, NodeLimit};
 use flowkv_store::set_value::SetValue;
+use flowkv_store::stream_value::{ConsumerGroup, NodeLimits, StreamId, StreamValue};
 use flowkv_store::zset_value::{ZSetLimits, ZSetValue};
 use flowkv_store::{Entry, Value};
 use proptest::prelude::*;
@@ -21,6 +22,10 @@ const LIM: Limits = Limits {
     },
     max_intset: 512,
     list: NodeLimit::Bytes(8192),
+    stream: NodeLimits {
+        max_bytes: 64,
+        max_entries: 3,
+    },
 };
 
 const OPTS: WriteOptions = WriteOptions { compress: true };
@@ -248,15 +253,90 @@ fn corrupt_payloads_are_errors() {
     ));
 }
 
+/// Everything a stream holds, comparable across node layouts.
+fn stream_state(s: &StreamValue) -> String {
+    let entries: Vec<String> = s
+        .entries()
+        .iter()
+        .map(|e| format!("{} {:?}", e.id, e.fields().collect::<Vec<_>>()))
+        .collect();
+    let groups: Vec<String> = s
+        .groups()
+        .map(|(name, g)| {
+            let pel: Vec<String> = g
+                .pending_range(StreamId::MIN, StreamId::MAX)
+                .map(|(id, p)| {
+                    let owner = g.consumer(p.consumer).name().to_vec();
+                    format!("{id}/{}/{}/{owner:?}", p.delivery_time_ms, p.delivery_count)
+                })
+                .collect();
+            let consumers: Vec<String> = g
+                .consumers()
+                .map(|(_, c)| format!("{:?}@{}:{}", c.name(), c.seen_time_ms, c.pending_len()))
+                .collect();
+            format!(
+                "{name:?} {} {:?} {pel:?} {consumers:?}",
+                g.last_id, g.entries_read
+            )
+        })
+        .collect();
+    format!(
+        "{entries:?} len={} last={} first={} maxdel={} added={} {groups:?}",
+        s.len(),
+        s.last_id,
+        s.first_id,
+        s.max_deleted_entry_id,
+        s.entries_added
+    )
+}
+
+/// A stream with tombstones, mixed field sets, groups, pending entries and consumers
+/// survives DUMP / RESTORE whole, whatever the node limits on either side.
 #[test]
-fn streams_are_refused_clearly() {
-    let mut body = vec![crate::format::TYPE_STREAM_LISTPACKS_2, 0];
-    body.extend_from_slice(&crate::RDB_VERSION.to_le_bytes());
-    let crc = crate::format::crc64(&body);
-    body.extend_from_slice(&crc.to_le_bytes());
-    match restore_payload(&body, &LIM) {
-        Err(RestoreError::Data(e)) => assert_eq!(e.to_string(), "stream type not supported yet"),
+fn streams_round_trip_with_groups() {
+    let big = NodeLimits {
+        max_bytes: 4096,
+        max_entries: 100,
+    };
+    let mut s = StreamValue::new();
+    for i in 1..=40u64 {
+        let v = i.to_string();
+        let pairs: Vec<&[u8]> = if i % 5 == 0 {
+            vec![b"other", v.as_bytes()]
+        } else {
+            vec![b"f", v.as_bytes(), b"g", b"x"]
+        };
+        s.append(StreamId::new(100 + i / 4, i % 4), &pairs, big);
+    }
+    for i in [3u64, 4, 17, 40] {
+        assert!(s.delete(StreamId::new(100 + i / 4, i % 4)));
+    }
+    s.add_group(b"g1", ConsumerGroup::new(StreamId::MIN, Some(0)));
+    s.add_group(b"g2", ConsumerGroup::new(s.last_id, None));
+    let g = s.group_mut(b"g1").unwrap();
+    let (alice, _) = g.consumer_for(b"alice", 5_000);
+    let (bob, _) = g.consumer_for(b"bob", 6_000);
+    let ids: Vec<StreamId> = s.entries().iter().take(6).map(|e| e.id).collect();
+    s.group_read(b"g1", &ids[..4], Some(alice), 7_000);
+    s.group_read(b"g1", &ids[4..], Some(bob), 8_000);
+    s.group_mut(b"g1").unwrap().ack(ids[1]);
+    let want = stream_state(&s);
+    let e = Entry::new_value(b"x", Value::Stream(Box::new(s)), None, 0);
+    let payload = dump_payload(&e, OPTS);
+    match restore_payload(&payload, &LIM) {
+        Ok(Object::Value(Value::Stream(back))) => {
+            assert_eq!(stream_state(&back), want);
+            assert!(back.node_count() > 5, "re-chunked with the loader's limits");
+        }
         other => panic!("{other:?}"),
+    }
+    // Every truncation is an error, never a panic.
+    for cut in 0..payload.len() - 10 {
+        let mut p = payload[..cut].to_vec();
+        p.extend_from_slice(&crate::RDB_VERSION.to_le_bytes());
+        let crc = crate::format::crc64(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        assert!(restore_payload(&p, &LIM).is_err());
     }
 }
 

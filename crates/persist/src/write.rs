@@ -176,9 +176,7 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
                 }
             }
         },
-        // No body yet (FileWriter::entry refuses streams; a DUMP payload of one is refused
-        // by RESTORE as an unsupported type).
-        Value::Stream(_) => {}
+        Value::Stream(st) => crate::stream::write_stream(out, st, opts),
         Value::Bloom(_) | Value::Cache(_) => crate::module::write_module(out, e.value(), opts),
     }
 }
@@ -195,12 +193,7 @@ pub fn dump_payload(e: &Entry, opts: WriteOptions) -> Vec<u8> {
 }
 
 /// Appends one key as a file holds it: its expiry time if any, then type, key and value.
-pub fn write_entry(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) -> std::io::Result<()> {
-    // Streams have no RDB encoding here yet: fail the save rather than write a file that
-    // silently lacks them.
-    if matches!(e.value(), Value::Stream(_)) {
-        return Err(std::io::Error::other("stream type not supported yet"));
-    }
+pub fn write_entry(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
     if let Some(at) = e.expire_at() {
         out.push(OP_EXPIRETIME_MS);
         out.extend_from_slice(&at.to_le_bytes());
@@ -208,7 +201,6 @@ pub fn write_entry(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) -> std::io:
     out.push(value_type(e));
     write_string(out, e.key(), opts);
     write_body(out, e, opts);
-    Ok(())
 }
 
 /// Appends a SELECTDB opcode: the keys that follow belong to database `db`. A file may
@@ -292,7 +284,7 @@ impl<W: Write> FileWriter<W> {
 
     /// Writes one key: its expiry time if any, then type, key and value.
     pub fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
-        write_entry(&mut self.buf, e, self.opts)?;
+        write_entry(&mut self.buf, e, self.opts);
         if self.buf.len() >= 1 << 16 {
             self.flush_buf()?;
         }

@@ -143,7 +143,6 @@ fn write(srv: &Server, job: &Job) -> Result<(), String> {
         start_ms: job.start_ms,
         opts: write_options(srv),
         stopped: out.failed(),
-        error: None,
     };
     let ks = &srv.keyspace;
     for shard in 0..ks.num_shards() {
@@ -183,7 +182,6 @@ struct Encoder {
     opts: WriteOptions,
     /// The output failed: the walk goes on (it must) without encoding.
     stopped: bool,
-    error: Option<String>,
 }
 
 impl Encoder {
@@ -196,17 +194,11 @@ impl Encoder {
             write_select_db(&mut self.buf, db);
             self.db = Some(db);
         }
-        if let Err(err) = write_entry(&mut self.buf, e, self.opts) {
-            self.error = Some(format!("Write error saving DB on disk: {err}"));
-            self.stopped = true;
-        }
+        write_entry(&mut self.buf, e, self.opts);
     }
 
     /// Hands what was encoded to `out` (outside any lock).
     fn flush(&mut self, out: &mut Output) {
-        if let Some(e) = self.error.take() {
-            out.fail(e);
-        }
         out.append(&mut self.buf);
         self.stopped |= out.failed();
     }

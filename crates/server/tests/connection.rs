@@ -589,11 +589,16 @@ fn client_kill_closes_other_connections() {
         ),
         (&["CLIENT", "KILL", "USER", "bob"], "ERR No such user 'bob'"),
         (&["CLIENT", "KILL", "SKIPME", "maybe"], "ERR syntax error"),
-        (&["CLIENT", "KILL", "MAXAGE", "5"], "ERR syntax error"),
+        (&["CLIENT", "KILL", "MAXAGE", "x"], "ERR value is not an integer or out of range"),
         (&["CLIENT", "KILL", "1.2.3.4:5"], "ERR No such client"),
     ] {
         assert_eq!(err(&mut c, args), want, "{args:?}");
     }
+    // MAXAGE (Redis 7.4's filter): no connection here is 100 s old.
+    assert_eq!(
+        query::<i64>(&mut c, &["CLIENT", "KILL", "MAXAGE", "100"]),
+        0
+    );
 }
 
 #[test]

@@ -189,6 +189,7 @@ fn build_dataset(c: &mut Connection) {
     }
     run(c, &["ZADD", "z:longmember", "1", &"m".repeat(100)]);
     run(c, &["PEXPIRE", "z:big", "700000"]);
+    build_streams(c);
     run(c, &["SELECT", "1"]);
     run(c, &["SET", "db1:key", "one"]);
     run(c, &["RPUSH", "db1:list", "x"]);
@@ -196,6 +197,128 @@ fn build_dataset(c: &mut Connection) {
     run(c, &["HSET", "db5:hash", "k", "v"]);
     run(c, &["SET", "db5:ttl", "soon", "EX", "900"]);
     run(c, &["SELECT", "0"]);
+}
+
+/// Streams with several nodes, tombstones, entries with and without their node's master
+/// fields, consumer groups with pending entries and consumers, and an emptied stream.
+fn build_streams(c: &mut Connection) {
+    for i in 1..=250 {
+        let id = format!("{}-{}", 1000 + i / 3, i % 3);
+        if i % 4 == 0 {
+            run(c, &["XADD", "x:main", &id, "other", &i.to_string()]);
+        } else {
+            run(c, &["XADD", "x:main", &id, "f", &i.to_string(), "g", "v"]);
+        }
+    }
+    for i in (5..250).step_by(9) {
+        run(
+            c,
+            &["XDEL", "x:main", &format!("{}-{}", 1000 + i / 3, i % 3)],
+        );
+    }
+    run(c, &["XGROUP", "CREATE", "x:main", "g1", "0"]);
+    run(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "alice",
+            "COUNT",
+            "10",
+            "STREAMS",
+            "x:main",
+            ">",
+        ],
+    );
+    run(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "bob",
+            "COUNT",
+            "5",
+            "STREAMS",
+            "x:main",
+            ">",
+        ],
+    );
+    run(c, &["XACK", "x:main", "g1", "1000-1", "1001-0"]);
+    run(c, &["XGROUP", "CREATE", "x:main", "g2", "$"]);
+    run(c, &["XGROUP", "CREATECONSUMER", "x:main", "g2", "carol"]);
+    run(c, &["XADD", "x:emptied", "5-5", "a", "b"]);
+    run(c, &["XDEL", "x:emptied", "5-5"]);
+}
+
+/// A reply flattened to strings (integers in decimal), for comparing streams' metadata.
+fn flat(v: Value, out: &mut Vec<Vec<u8>>) {
+    match v {
+        Value::Array(items) => items.into_iter().for_each(|i| flat(i, out)),
+        Value::Int(n) => out.push(n.to_string().into_bytes()),
+        Value::Nil => out.push(b"(nil)".to_vec()),
+        other => out.push(redis::from_redis_value::<Vec<u8>>(&other).expect("bulk")),
+    }
+}
+
+/// A stream's entries, counters, groups and pending entries (without idle times).
+fn stream_view(c: &mut Connection, k: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    flat(
+        q(c, &[&b"XRANGE"[..], k, b"-", b"+"]).expect("XRANGE"),
+        &mut out,
+    );
+    let info = q(c, &[&b"XINFO"[..], b"STREAM", k]).expect("XINFO");
+    let Value::Array(info) = info else {
+        panic!("XINFO STREAM: {info:?}")
+    };
+    for pair in info.chunks(2) {
+        let name: String = redis::from_redis_value(&pair[0]).expect("field name");
+        if [
+            "length",
+            "last-generated-id",
+            "max-deleted-entry-id",
+            "entries-added",
+            "recorded-first-entry-id",
+            "groups",
+        ]
+        .contains(&name.as_str())
+        {
+            flat(pair[0].clone(), &mut out);
+            flat(pair[1].clone(), &mut out);
+        }
+    }
+    flat(
+        q(c, &[&b"XINFO"[..], b"GROUPS", k]).expect("XINFO GROUPS"),
+        &mut out,
+    );
+    for g in [&b"g1"[..], b"g2"] {
+        if let Ok(Value::Array(pending)) = q(c, &[&b"XPENDING"[..], k, g, b"-", b"+", b"1000"]) {
+            for p in pending {
+                let Value::Array(mut f) = p else {
+                    panic!("XPENDING entry")
+                };
+                f.remove(2); // idle time
+                flat(Value::Array(f), &mut out);
+            }
+        }
+        if let Ok(Value::Array(consumers)) = q(c, &[&b"XINFO"[..], b"CONSUMERS", k, g]) {
+            for cons in consumers {
+                let mut fields = Vec::new();
+                flat(cons, &mut fields);
+                // name and pending count; idle/inactive times differ between runs.
+                out.extend(
+                    fields
+                        .chunks(2)
+                        .filter(|p| p[0] == b"name" || p[0] == b"pending")
+                        .flatten()
+                        .cloned(),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// One key as both servers can report it.
@@ -251,6 +374,7 @@ fn snapshot(c: &mut Connection) -> BTreeMap<(i64, Vec<u8>), KeyView> {
                 "zset" => {
                     strings(q(c, &[&b"ZRANGE"[..], k, b"0", b"-1", b"WITHSCORES"]).expect("ZRANGE"))
                 }
+                "stream" => stream_view(c, k),
                 other => panic!("unexpected type {other}"),
             };
             if matches!(kind.as_str(), "set" | "hash") {

@@ -558,6 +558,56 @@ impl Node {
     }
 }
 
+/// One node as a file stores it (see [`StreamValue::nodes`]).
+pub struct NodeView<'a> {
+    /// The ID of the node's first entry, which the others are relative to.
+    pub master: StreamId,
+    node: &'a Node,
+}
+
+/// One entry of a [`NodeView`], tombstone or not.
+pub struct NodeEntry<'a> {
+    pub id: StreamId,
+    pub deleted: bool,
+    /// The entry's fields are its node's master fields (only values are listed in `pairs`'
+    /// odd positions; the even ones repeat the master fields).
+    pub same_fields: bool,
+    /// Field, value, field, value…
+    pub pairs: Vec<&'a [u8]>,
+}
+
+impl<'a> NodeView<'a> {
+    pub fn master_fields(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.node.master_fields()
+    }
+
+    /// (live, deleted) entries.
+    pub fn counts(&self) -> (u32, u32) {
+        (self.node.live, self.node.deleted)
+    }
+
+    /// Every entry, tombstones included, in order.
+    pub fn entries(&self) -> impl Iterator<Item = NodeEntry<'a>> + 'a {
+        let node = self.node;
+        let master = self.master;
+        node.raw_entries(master).into_iter().map(move |e| {
+            let view = EntryRef {
+                id: e.id,
+                node,
+                fields_at: e.fields_at,
+                nfields: e.nfields,
+                same: e.flags & SAME_FIELDS != 0,
+            };
+            NodeEntry {
+                id: e.id,
+                deleted: e.flags & DELETED != 0,
+                same_fields: view.same,
+                pairs: view.fields().flat_map(|(f, v)| [f, v]).collect(),
+            }
+        })
+    }
+}
+
 /// A live entry, borrowed from its node.
 #[derive(Clone, Copy)]
 pub struct EntryRef<'a> {
@@ -831,6 +881,45 @@ impl StreamValue {
     /// Every live entry in order (DEBUG DIGEST-VALUE, persistence).
     pub fn entries(&self) -> Vec<EntryRef<'_>> {
         self.range(StreamId::MIN, StreamId::MAX, false, 0)
+    }
+
+    /// The nodes in ID order, tombstones included: what an RDB file stores of the entries.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_>> + '_ {
+        self.nodes
+            .iter()
+            .map(|(&master, node)| NodeView { master, node })
+    }
+
+    /// Loading (RDB): appends an entry read from a file. IDs must come in increasing order,
+    /// above every entry already present; the caller then sets the counters the file holds
+    /// with [`StreamValue::load_counters`].
+    pub fn load_entry(&mut self, id: StreamId, pairs: &[&[u8]], limits: NodeLimits) -> bool {
+        if self.len > 0 && id <= self.last_id {
+            return false;
+        }
+        self.append(id, pairs, limits);
+        true
+    }
+
+    /// Loading (RDB): the stream's recorded last ID, first ID, greatest deleted ID and count
+    /// of entries ever added. Refuses values inconsistent with the entries loaded.
+    pub fn load_counters(
+        &mut self,
+        len: u64,
+        last_id: StreamId,
+        first_id: StreamId,
+        max_deleted_entry_id: StreamId,
+        entries_added: u64,
+    ) -> bool {
+        let top = self.edge_id(true);
+        if len != self.len || top.is_some_and(|t| t > last_id) || entries_added < self.len {
+            return false;
+        }
+        self.last_id = last_id;
+        self.first_id = first_id;
+        self.max_deleted_entry_id = max_deleted_entry_id;
+        self.entries_added = entries_added;
+        true
     }
 
     /// Number of nodes (tests, XINFO).

@@ -9,6 +9,7 @@
 use flowkv_persist::format::{crc64, RDB_VERSION};
 use flowkv_persist::{dump_payload, load, restore_payload, Limits, WriteOptions};
 use flowkv_store::hash_value::HashLimits;
+use flowkv_store::stream_value::NodeLimits;
 use flowkv_store::list_value::NodeLimit;
 use flowkv_store::zset_value::ZSetLimits;
 use libfuzzer_sys::fuzz_target;
@@ -25,6 +26,10 @@ const LIM: Limits = Limits {
     },
     max_intset: 4,
     list: NodeLimit::Count(3),
+    stream: NodeLimits {
+        max_bytes: 64,
+        max_entries: 3,
+    },
 };
 
 fuzz_target!(|data: &[u8]| {

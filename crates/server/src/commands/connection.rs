@@ -869,7 +869,6 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// CLIENT HELP: the subcommands this server implements.
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was blocked and now is not.
 fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let id = parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
@@ -888,6 +887,7 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT HELP: the subcommands this server implements.
 fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     const LINES: &[&str] = &[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

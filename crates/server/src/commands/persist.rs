@@ -171,6 +171,7 @@ pub fn limits(srv: &Server) -> Limits {
         },
         max_intset: get(&hot.set_max_intset_entries),
         list: NodeLimit::from_config(hot.list_max_listpack_size.load(Relaxed)),
+        stream: crate::commands::stream::node_limits(srv),
     }
 }
 

@@ -256,7 +256,7 @@ pub(crate) fn stream_mut(e: &mut Entry) -> Result<&mut StreamValue, CmdError> {
 
 /// The node limits from `stream-node-max-bytes` / `stream-node-max-entries` (the config's
 /// hot-path mirror: two atomic loads per XADD).
-fn node_limits(srv: &Server) -> NodeLimits {
+pub(crate) fn node_limits(srv: &Server) -> NodeLimits {
     let max = |v: &std::sync::atomic::AtomicU64| {
         usize::try_from(v.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(usize::MAX)
     };
