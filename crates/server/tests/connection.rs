@@ -589,7 +589,10 @@ fn client_kill_closes_other_connections() {
         ),
         (&["CLIENT", "KILL", "USER", "bob"], "ERR No such user 'bob'"),
         (&["CLIENT", "KILL", "SKIPME", "maybe"], "ERR syntax error"),
-        (&["CLIENT", "KILL", "MAXAGE", "x"], "ERR value is not an integer or out of range"),
+        (
+            &["CLIENT", "KILL", "MAXAGE", "x"],
+            "ERR value is not an integer or out of range",
+        ),
         (&["CLIENT", "KILL", "1.2.3.4:5"], "ERR No such client"),
     ] {
         assert_eq!(err(&mut c, args), want, "{args:?}");
