@@ -286,6 +286,9 @@ pub enum Group {
     Geo,
     Stream,
     Bitmap,
+    /// Commands a module adds in Redis; flowkv's RedisBloom- and redis-cell-compatible
+    /// commands report it too, so tools see them where they would with the modules.
+    Module,
 }
 
 impl Group {
@@ -308,6 +311,7 @@ impl Group {
             Group::Geo => "geo",
             Group::Stream => "stream",
             Group::Bitmap => "bitmap",
+            Group::Module => "module",
         }
     }
 }

@@ -17,13 +17,13 @@ use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 pub static COMMANDS: &[Command] = &[
-    Command::new("bf.reserve", -4, Group::Generic)
+    Command::new("bf.reserve", -4, Group::Module)
         .flags(WRITE | DENYOOM)
         .acl(acl::FAST)
         .keys(1, 1, 1)
         .handler(reserve)
         .doc("Creates a new Bloom Filter", "1.0.0", "O(1)"),
-    Command::new("bf.add", 3, Group::Generic)
+    Command::new("bf.add", 3, Group::Module)
         .flags(WRITE | DENYOOM)
         .keys(1, 1, 1)
         .handler(add)
@@ -32,7 +32,7 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(k), where k is the number of hash functions used by the last sub-filter",
         ),
-    Command::new("bf.madd", -3, Group::Generic)
+    Command::new("bf.madd", -3, Group::Module)
         .flags(WRITE | DENYOOM)
         .keys(1, 1, 1)
         .handler(madd)
@@ -41,7 +41,7 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(k * n), where k is the number of hash functions and n is the number of items",
         ),
-    Command::new("bf.insert", -4, Group::Generic)
+    Command::new("bf.insert", -4, Group::Module)
         .flags(WRITE | DENYOOM)
         .keys(1, 1, 1)
         .handler(insert)
@@ -50,7 +50,7 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(k * n), where k is the number of hash functions and n is the number of items",
         ),
-    Command::new("bf.exists", 3, Group::Generic)
+    Command::new("bf.exists", 3, Group::Module)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
         .handler(exists)
@@ -59,7 +59,7 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(k), where k is the number of hash functions used by the last sub-filter",
         ),
-    Command::new("bf.mexists", -3, Group::Generic)
+    Command::new("bf.mexists", -3, Group::Module)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
         .handler(mexists)
@@ -68,17 +68,17 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(k * n), where k is the number of hash functions and n is the number of items",
         ),
-    Command::new("bf.info", -2, Group::Generic)
+    Command::new("bf.info", -2, Group::Module)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
         .handler(info)
         .doc("Returns information about a Bloom Filter", "1.0.0", "O(1)"),
-    Command::new("bf.card", 2, Group::Generic)
+    Command::new("bf.card", 2, Group::Module)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
         .handler(card)
         .doc("Returns the cardinality of a Bloom filter", "2.4.4", "O(1)"),
-    Command::new("bf.scandump", 3, Group::Generic)
+    Command::new("bf.scandump", 3, Group::Module)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
         .handler(scandump)
@@ -87,7 +87,7 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(n), where n is the capacity",
         ),
-    Command::new("bf.loadchunk", 4, Group::Generic)
+    Command::new("bf.loadchunk", 4, Group::Module)
         .flags(WRITE | DENYOOM)
         .keys(1, 1, 1)
         .handler(loadchunk)
@@ -96,7 +96,7 @@ pub static COMMANDS: &[Command] = &[
             "1.0.0",
             "O(n), where n is the capacity",
         ),
-    Command::new("bf.debug", 2, Group::Generic)
+    Command::new("bf.debug", 2, Group::Module)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
         .handler(debug)

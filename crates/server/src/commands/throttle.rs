@@ -18,7 +18,7 @@ use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 
-pub static COMMANDS: &[Command] = &[Command::new("cl.throttle", -5, Group::Generic)
+pub static COMMANDS: &[Command] = &[Command::new("cl.throttle", -5, Group::Module)
     .flags(WRITE | DENYOOM | FAST)
     .acl(acl::STRING)
     .keys(1, 1, 1)
