@@ -681,6 +681,11 @@ impl StreamValue {
                 || (limits.max_entries != 0 && (n.live + n.deleted) as usize >= limits.max_entries)
         });
         if tail_full {
+            // The old tail is complete: give back the spare capacity its growth left (up to
+            // half of it), so closed nodes cost what they hold, like Redis's listpacks.
+            if let Some(mut tail) = self.nodes.last_entry() {
+                tail.get_mut().data.shrink_to_fit();
+            }
             let mut data = Vec::with_capacity(payload * 2 + 8);
             put_varint(&mut data, (pairs.len() / 2) as u64);
             for f in pairs.iter().step_by(2) {
