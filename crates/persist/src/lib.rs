@@ -8,6 +8,7 @@
 //! - [`listpack`], [`packed`]: Redis's listpack, intset, ziplist and zipmap blob formats.
 #![forbid(unsafe_code)]
 
+pub mod aof;
 pub mod error;
 pub mod format;
 pub mod listpack;

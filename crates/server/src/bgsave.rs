@@ -14,7 +14,7 @@
 //! every entry visited) but its file is dropped.
 
 use std::io::BufWriter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -52,12 +52,36 @@ struct Job {
     start_ms: u64,
     /// Summed `dirty` counters at the start (for `rdb_changes_since_last_save`).
     dirty: u64,
+    /// An AOF rewrite's new base file (written to this temp path, which [`crate::aof`]
+    /// moves into place), instead of `dir/dbfilename`.
+    aof_base: Option<PathBuf>,
 }
 
 impl Snapshotter {
     /// Starts a background save as of now. `locked` must hold every shard. Fails if one is
     /// already running.
     pub fn start(&self, srv: &Server, locked: &mut Locked<'_>) -> Result<(), &'static str> {
+        self.start_job(srv, locked, None)
+    }
+
+    /// Starts writing an AOF rewrite's base file (RDB format) to `tmp` as of now; the
+    /// thread reports the outcome to [`crate::aof::rewrite_done`]. `locked` must hold every
+    /// shard.
+    pub fn start_aof_base(
+        &self,
+        srv: &Server,
+        locked: &mut Locked<'_>,
+        tmp: PathBuf,
+    ) -> Result<(), &'static str> {
+        self.start_job(srv, locked, Some(tmp))
+    }
+
+    fn start_job(
+        &self,
+        srv: &Server,
+        locked: &mut Locked<'_>,
+        aof_base: Option<PathBuf>,
+    ) -> Result<(), &'static str> {
         let jobs = self.jobs.lock();
         let Some(tx) = jobs.as_ref() else {
             return Err("ERR Background saving is not available");
@@ -69,6 +93,7 @@ impl Snapshotter {
         let start_ms = unix_ms();
         self.started_ms.store(start_ms, Relaxed);
         let job = Job {
+            aof_base,
             dirty: srv.sum(|w| w.dirty.get()),
             captures: locked.begin_snapshot(),
             start_ms,
@@ -115,6 +140,11 @@ fn serve(srv: &Server, rx: Receiver<Job>) {
         let started = Instant::now();
         let result = write(srv, &job);
         let snap = &srv.snapshotter;
+        if job.aof_base.is_some() {
+            snap.running.store(false, Relaxed);
+            crate::aof::rewrite_done(srv, result, started.elapsed());
+            continue;
+        }
         STATS.last_ok.store(result.is_ok(), Relaxed);
         match result {
             Ok(()) => {
@@ -135,7 +165,10 @@ fn serve(srv: &Server, rx: Receiver<Job>) {
 /// synchronous save supersedes this one.
 fn write(srv: &Server, job: &Job) -> Result<(), String> {
     let path = rdb_path(srv);
-    let tmp = path.with_file_name(format!("temp-bg-{}.rdb", std::process::id()));
+    let tmp = match &job.aof_base {
+        Some(tmp) => tmp.clone(),
+        None => path.with_file_name(format!("temp-bg-{}.rdb", std::process::id())),
+    };
     let mut out = Output::open(srv, &tmp);
     let mut enc = Encoder {
         buf: Vec::with_capacity(1 << 16),
@@ -158,6 +191,9 @@ fn write(srv: &Server, job: &Job) -> Result<(), String> {
     job.captures.drain(|d, e| enc.encode(d, e));
     enc.flush(&mut out);
     out.finish(&tmp)?;
+    if job.aof_base.is_some() {
+        return Ok(());
+    }
     let _guard = srv.snapshotter.rename.lock();
     if srv.snapshotter.abort.load(Relaxed) {
         let _ = std::fs::remove_file(&tmp);

@@ -37,6 +37,8 @@ pub struct Client {
     /// False until AUTH/HELLO AUTH succeeds when the default user needs a password
     /// (`requirepass`).
     pub authenticated: bool,
+    /// The user this client is authenticated as; `None` is the default user.
+    pub user: Option<Arc<crate::acl::User>>,
     /// Set while the client waits in a blocking command: its connection runs nothing else
     /// until the waiter is served, times out or is unblocked.
     pub blocked: Option<crate::blocking::Blocked>,
@@ -165,6 +167,9 @@ pub struct ClientShared {
     pub name: Mutex<Option<Vec<u8>>>,
     pub lib_name: Mutex<Option<Vec<u8>>>,
     pub lib_ver: Mutex<Option<Vec<u8>>>,
+    /// The user the client is authenticated as (`None`: the default user), for CLIENT
+    /// LIST/KILL and for disconnecting a deleted user's clients; set by [`Client::set_user`].
+    pub user: Mutex<Option<Arc<crate::acl::User>>>,
     /// Set by CLIENT KILL; the owning worker closes the connection when it sees it.
     pub killed: AtomicBool,
     /// Which worker owns the connection (to wake it after a kill).
@@ -202,9 +207,26 @@ impl ClientShared {
             name: Mutex::new(None),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
+            user: Mutex::new(None),
             killed: false.into(),
             worker,
         }
+    }
+
+    /// True if the client is authenticated as `user`.
+    pub fn is_user(&self, user: &Arc<crate::acl::User>) -> bool {
+        match self.user.lock().as_ref() {
+            Some(u) => Arc::ptr_eq(u, user),
+            None => &*user.name == b"default",
+        }
+    }
+
+    /// The name of the client's user (CLIENT LIST `user=`).
+    pub fn user_name(&self) -> String {
+        self.user
+            .lock()
+            .as_ref()
+            .map_or_else(|| "default".to_string(), |u| u.name_str())
     }
 
     /// Milliseconds since the last command.
@@ -270,6 +292,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             authenticated,
+            user: None,
             blocked: None,
             blocked_cmd: None,
             multi: None,
@@ -279,6 +302,14 @@ impl Client {
             script_read: false,
             shared,
         }
+    }
+
+    /// Authenticates as `user` (`None`: the default user), keeping the shared view in step.
+    pub fn set_user(&mut self, user: Option<Arc<crate::acl::User>>) {
+        let user = user.filter(|u| &*u.name != b"default");
+        *self.shared.user.lock() = user.clone();
+        self.user = user;
+        self.authenticated = true;
     }
 
     /// Selects a database, keeping the shared view in step.

@@ -421,6 +421,8 @@ pub static DIRECTIVES: &[Directive] = &[
         "Failed to bind to specified addresses at run time: flowkv opens its listeners at start-up",
     ),
     d("metrics-password", STR, ""),
+    // Space-separated key prefixes with their own statistics (docs/OBSERVABILITY.md).
+    d("stats-key-prefixes", STR, ""),
     // Persistence.
     protected(d("dir", special(Special::Dir), ".")),
     protected(d(
@@ -638,6 +640,10 @@ pub struct Config {
     /// The config file given at start-up, for CONFIG REWRITE.
     pub file: Option<PathBuf>,
     pub hot: Hot,
+    /// `user <name> <rule>...` lines, in file order (loaded by `crate::acl` at startup).
+    users: Vec<Vec<String>>,
+    /// `rename-command <name> <new-name>` lines (an empty new name removes the command).
+    renames: Vec<(String, String)>,
 }
 
 /// Finds a directive by name or alias (case-insensitive).
@@ -1086,6 +1092,8 @@ impl Config {
             values: RwLock::new(values),
             file: None,
             hot: Hot::default(),
+            users: Vec::new(),
+            renames: Vec::new(),
         };
         c.refresh_hot();
         c
@@ -1151,6 +1159,14 @@ impl Config {
             };
             let Some(dir) = lookup(name) else {
                 if DEPRECATED.iter().any(|n| n.eq_ignore_ascii_case(name)) && args.len() == 1 {
+                    continue;
+                }
+                if name.eq_ignore_ascii_case("user") && !args.is_empty() {
+                    self.users.push(args.to_vec());
+                    continue;
+                }
+                if name.eq_ignore_ascii_case("rename-command") && args.len() == 2 {
+                    self.renames.push((args[0].clone(), args[1].clone()));
                     continue;
                 }
                 if name.eq_ignore_ascii_case("include") && args.len() == 1 {
@@ -1237,6 +1253,16 @@ impl Config {
     }
 
     /// A numeric directive (0 if unset or not numeric: only for known-numeric names).
+    /// The `user` lines of the configuration (name first, then its rules).
+    pub fn user_lines(&self) -> Vec<Vec<String>> {
+        self.users.clone()
+    }
+
+    /// The `rename-command` lines of the configuration.
+    pub fn renames(&self) -> &[(String, String)] {
+        &self.renames
+    }
+
     pub fn get_u64(&self, name: &str) -> u64 {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }

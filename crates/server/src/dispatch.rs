@@ -112,6 +112,33 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         );
         return;
     }
+    // ACL permissions (one atomic load for a user that may run everything).
+    if !crate::acl::client_user(srv, client).is_open() {
+        let context = if client.multi.is_some() {
+            crate::acl::LogContext::Multi
+        } else {
+            crate::acl::LogContext::Toplevel
+        };
+        if let Err(denied) = crate::acl::check(srv, client, id, cmd, args, context) {
+            stat.rejected.add(1);
+            let err = CmdError::msg(denied.toplevel_error(t.full_name(id)));
+            reject(srv, client, out, &err);
+            return;
+        }
+    }
+    // maxmemory: evict first, then refuse what may grow the dataset if memory is still
+    // over the limit (before queueing, as Redis checks it).
+    if let Err(err) =
+        crate::evict::before_command(srv, cmd, args, client.multi.as_ref(), &mut ex.kstats.events)
+    {
+        stat.rejected.add(1);
+        if cmd.name == "exec" {
+            abort_exec(srv, client, out, &err);
+        } else {
+            reject(srv, client, out, &err);
+        }
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !MULTI_CONTROL.contains(&t.full_name(id)) {
             if cmd.has(flags::NO_MULTI) {
@@ -195,7 +222,15 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         dirty: 0,
         deny_blocking: false,
     };
+    let propagation = crate::propagate::begin();
     let result = handler(&mut ctx, args);
+    if let Some(call) = propagation {
+        // Still under the command's locks: changes reach the AOF (and replicas) in the
+        // order they happened.
+        let changed = ctx.dirty > 0 || (result.is_ok() && cmd.has(flags::WRITE));
+        crate::propagate::end(call, ctx.client.db, cmd, args, changed);
+        crate::propagate::flush();
+    }
     let tracking = srv.keyspace.tracking();
     let ready = ctx.locked.as_mut().map(|l| {
         // WATCHers learn of changes before anyone else can take these locks.
@@ -229,6 +264,9 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         ctx.out.error(&text);
     }
     let name = t.full_name(id);
+    if result_ok && name == "config|set" {
+        crate::commands::config::after_set(srv, true);
+    }
     if tracking {
         after_tracked(srv, ctx.client, name, result_ok);
     } else if result_ok && (name == "flushall" || name == "flushdb") {
@@ -387,6 +425,17 @@ fn reject(srv: &Server, client: &mut Client, out: &mut Vec<u8>, err: &CmdError) 
     reply_error(srv, client, out, err);
 }
 
+/// Refuses an EXEC before it runs (its transaction would grow the dataset under OOM):
+/// the transaction is discarded, as Redis's execCommandAbort does.
+fn abort_exec(srv: &Server, client: &mut Client, out: &mut Vec<u8>, err: &CmdError) {
+    client.multi = None;
+    client.shared.set_flag(crate::client::flag::MULTI, false);
+    client.shared.multi.store(-1, Relaxed);
+    srv.watches.unwatch_all(srv, client);
+    let err = CmdError::msg(format!("EXECABORT Transaction discarded because of: {err}"));
+    reply_error(srv, client, out, &err);
+}
+
 /// Locks what EXEC needs: the shards of every queued command's keys (all shards if one of
 /// them needs that) and of the client's WATCHed keys, whose flags EXEC must read with no
 /// change to them in flight.
@@ -425,10 +474,24 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
     let outer = std::mem::replace(&mut ctx.cmd, cmd);
     let deny = std::mem::replace(&mut ctx.deny_blocking, true);
     let started_ns = unix_ns();
-    let result = match cmd.handler {
-        Some(handler) => handler(ctx, args),
-        None => Err(CmdError::Arity(cmd.name.to_string())),
+    let (dirty, propagation) = (ctx.dirty, crate::propagate::begin());
+    // A script that started out of memory may not begin writing (Redis's
+    // scriptVerifyOOM).
+    let oom = is_script(outer)
+        .then(|| crate::evict::script_write_denied(cmd, ctx.dirty))
+        .flatten();
+    let result = match (oom, cmd.handler) {
+        (Some(err), _) => Err(err),
+        (None, Some(handler)) => handler(ctx, args),
+        (None, None) => Err(CmdError::Arity(cmd.name.to_string())),
     };
+    if result.is_ok() && table().full_name(id) == "config|set" {
+        crate::commands::config::after_set(srv, false);
+    }
+    if let Some(call) = propagation {
+        let changed = ctx.dirty > dirty || (result.is_ok() && cmd.has(flags::WRITE));
+        crate::propagate::end(call, ctx.client.db, cmd, args, changed);
+    }
     if srv.keyspace.tracking() {
         // Changes so far are invalidated before this command's reads are remembered, as
         // Redis does at the moment of each change.

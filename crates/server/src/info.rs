@@ -46,6 +46,13 @@ const SECTIONS: &[Section] = &[
     sec("Latencystats", &["latencystats"], false, latencystats),
     sec("Cluster", &["cluster"], true, cluster),
     sec("Keyspace", &["keyspace"], true, keyspace),
+    // flowkv's own: per-prefix statistics (`stats-key-prefixes`), in `all` / `everything`.
+    sec(
+        "Keyspace_prefixes",
+        &["keyspace_prefixes"],
+        false,
+        keyspace_prefixes,
+    ),
 ];
 
 const fn sec(
@@ -433,16 +440,9 @@ fn persistence(srv: &Server, l: &mut Lines) {
     l.field("rdb_last_cow_size", 0);
     l.field("rdb_last_load_keys_expired", expired);
     l.field("rdb_last_load_keys_loaded", loaded);
-    l.field("aof_enabled", 0);
-    l.field("aof_rewrite_in_progress", 0);
-    l.field("aof_rewrite_scheduled", 0);
-    l.field("aof_last_rewrite_time_sec", -1);
-    l.field("aof_current_rewrite_time_sec", -1);
-    l.field("aof_last_bgrewrite_status", "ok");
-    l.field("aof_rewrites", 0);
-    l.field("aof_rewrites_consecutive_failures", 0);
-    l.field("aof_last_write_status", "ok");
-    l.field("aof_last_cow_size", 0);
+    for (name, value) in crate::aof::info_fields(srv) {
+        l.field(name, value);
+    }
     l.field("module_fork_in_progress", 0);
     l.field("module_fork_last_cow_size", 0);
 }
@@ -575,11 +575,12 @@ fn stats(srv: &Server, l: &mut Lines) {
         "expire_cycle_cpu_milliseconds",
         st.expire_cycle_us.load(Relaxed) / 1000,
     );
-    // Eviction does not exist yet: no key or client has been evicted.
-    l.field("evicted_keys", 0);
+    l.field("evicted_keys", srv.evictor.evicted_keys.load(Relaxed));
+    // Client eviction (maxmemory-clients) is not implemented: none are evicted.
     l.field("evicted_clients", 0);
-    l.field("total_eviction_exceeded_time", 0);
-    l.field("current_eviction_exceeded_time", 0);
+    let (exceeded_total, exceeded_now) = srv.evictor.exceeded_ms(crate::server::unix_ms());
+    l.field("total_eviction_exceeded_time", exceeded_total);
+    l.field("current_eviction_exceeded_time", exceeded_now);
     l.field("keyspace_hits", srv.sum(|w| w.keyspace_hits.get()));
     l.field("keyspace_misses", srv.sum(|w| w.keyspace_misses.get()));
     let (channels, patterns, shard_channels) = srv.pubsub().counts();
@@ -746,6 +747,12 @@ fn keyspace(srv: &Server, l: &mut Lines) {
                 format_args!("keys={keys},expires={expires},avg_ttl=0"),
             );
         }
+    }
+}
+
+fn keyspace_prefixes(srv: &Server, l: &mut Lines) {
+    for (name, value) in crate::prefix_stats::info(srv) {
+        l.field(&name, value);
     }
 }
 

@@ -1,6 +1,8 @@
 //! flowkv-server: networking, the command table and one module per command family, on top of
 //! the `flowkv-store` keyspace and the `flowkv-protocol` codec.
 
+pub mod acl;
+pub mod aof;
 pub mod bgsave;
 pub mod blocking;
 pub mod client;
@@ -10,12 +12,15 @@ pub mod config;
 pub mod ctx;
 pub mod dispatch;
 pub mod error;
+pub mod evict;
 pub mod geohash;
 pub mod info;
 pub mod latency;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod prefix_stats;
+pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -40,17 +45,26 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let bind = config.get("bind").unwrap_or_default();
     let listeners = net::bind_all(&bind, port)?;
     let srv = Arc::new(server::Server::new(config, threads));
+    acl::load_at_startup(&srv)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     info::record_startup_memory();
     // Load the dataset before any client is accepted (connections wait in the backlog). A
     // file that cannot be loaded stops the server, as in Redis: never serve half a dataset.
-    commands::persist::load(&srv, &mut srv.keyspace.lock_all(), false)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    // With `appendonly yes` the AOF is the dataset, as in Redis; the RDB file is not read.
+    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    if srv.config.get_bool("appendonly") {
+        aof::load_at_start(&srv).map_err(invalid)?;
+        aof::open_at_start(&srv, &mut srv.keyspace.lock_all()).map_err(invalid)?;
+    } else {
+        commands::persist::load(&srv, &mut srv.keyspace.lock_all(), false).map_err(invalid)?;
+    }
     let workers = (0..threads)
         .map(|i| net::spawn_worker(srv.clone(), i))
         .collect::<std::io::Result<Vec<_>>>()?;
     server::spawn_cron(srv.clone())?;
     metrics::spawn(srv.clone())?;
     bgsave::spawn(srv.clone())?;
+    aof::spawn(srv.clone())?;
     install_signal_handlers(srv.clone())?;
     eprintln!(
         "flowkv {} ready to accept connections on port {port} ({threads} threads)",

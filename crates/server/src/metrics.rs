@@ -502,6 +502,7 @@ pub fn render(srv: &Server) -> String {
         out.sample(&name, &[], srv.config.get_u64(directive) as f64);
     }
     keyspace(&mut out, &ordered);
+    prefixes(&mut out, &ordered);
     commands(&mut out, &ordered);
     errors(&mut out, &ordered);
     latency(&mut out, srv, &ordered);
@@ -529,6 +530,46 @@ fn rows_of<'a>(
             (vec![(label, *name)], v * scale)
         })
         .collect()
+}
+
+/// flowkv's per-prefix statistics (`stats-key-prefixes`), labelled by prefix.
+fn prefixes(out: &mut Out, info: &[(&str, &str)]) {
+    let items: Vec<(&str, HashMap<&str, &str>)> = info
+        .iter()
+        .filter(|(k, _)| k.starts_with("prefix") && k[6..].bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|(_, v)| {
+            // `prefix=<p>,keys=…`: the prefix may itself hold commas, so it is cut at
+            // the last ",keys=".
+            let rest = v.strip_prefix("prefix=")?;
+            let at = rest.rfind(",keys=")?;
+            Some((&rest[..at], pairs(&rest[at + 1..])))
+        })
+        .collect();
+    let rows = |field: &str| rows_of(&items, "prefix", field, 1.0);
+    out.labelled(
+        "flowkv_prefix_keys",
+        "gauge",
+        "Keys starting with the prefix (as of the last background count).",
+        &rows("keys"),
+    );
+    out.labelled(
+        "flowkv_prefix_memory_bytes",
+        "gauge",
+        "Memory of the keys starting with the prefix (as of the last background count).",
+        &rows("memory"),
+    );
+    out.labelled(
+        "flowkv_prefix_keyspace_hits_total",
+        "counter",
+        "Lookups of existing keys starting with the prefix.",
+        &rows("hits"),
+    );
+    out.labelled(
+        "flowkv_prefix_keyspace_misses_total",
+        "counter",
+        "Lookups of missing keys starting with the prefix.",
+        &rows("misses"),
+    );
 }
 
 fn keyspace(out: &mut Out, info: &[(&str, &str)]) {

@@ -20,7 +20,6 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::client::{flag, Client, ClientShared};
-use crate::commands::connection::requirepass;
 use crate::dispatch::{execute, Exec};
 use crate::server::{unix_ms, Server};
 
@@ -245,7 +244,7 @@ impl Worker {
             out: Vec::new(),
             wpos: 0,
             soft_since: 0,
-            client: Client::new(shared, requirepass(&self.srv).is_none()),
+            client: Client::new(shared, self.srv.acl.default_open_door()),
         });
     }
 
@@ -375,7 +374,7 @@ impl Worker {
                 close = true;
                 break;
             }
-            if c.out.len() - c.wpos >= FLUSH_AT && !write_out(c, wstats) {
+            if c.out.len() - c.wpos >= FLUSH_AT && !write_out(&srv, c, wstats) {
                 close = true;
                 break;
             }
@@ -465,7 +464,7 @@ impl Worker {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let ok = write_out(c, &srv.workers[self.id]);
+        let ok = write_out(&srv, c, &srv.workers[self.id]);
         c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
         if !ok
             || (c.client.close_after_reply && c.wpos == c.out.len())
@@ -574,7 +573,11 @@ fn over_pubsub_limit(srv: &Server, c: &mut Conn) -> bool {
 }
 
 /// Writes as much of `c.out` as the socket takes. Returns false if the connection failed.
-fn write_out(c: &mut Conn, wstats: &crate::server::WorkerStats) -> bool {
+/// Under `appendfsync always` the writes these replies acknowledge are fsynced first.
+fn write_out(srv: &Server, c: &mut Conn, wstats: &crate::server::WorkerStats) -> bool {
+    if c.wpos < c.out.len() {
+        crate::aof::before_reply(srv);
+    }
     while c.wpos < c.out.len() {
         match c.stream.write(&c.out[c.wpos..]) {
             Ok(0) => return false,
@@ -695,6 +698,12 @@ pub fn accept_loop(
                             srv.connected.fetch_sub(1, Relaxed);
                             srv.stats.rejected_connections.fetch_add(1, Relaxed);
                             let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                            continue;
+                        }
+                        if let Some(text) = crate::acl::protected_mode_refusal(&srv, addr) {
+                            srv.connected.fetch_sub(1, Relaxed);
+                            srv.stats.rejected_connections.fetch_add(1, Relaxed);
+                            let _ = stream.write(text);
                             continue;
                         }
                         workers[next % workers.len()].send(Msg::NewConn(stream, addr));

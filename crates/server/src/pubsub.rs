@@ -224,6 +224,26 @@ impl Hub {
         }
     }
 
+    /// The subscribers with at least one subscription for which `bad(client, kind, name)`
+    /// holds (ACL changes disconnect subscribers that lost a channel).
+    pub fn subscribers_where(
+        &self,
+        bad: impl Fn(&ClientShared, Kind, &[u8]) -> bool,
+    ) -> Vec<Arc<ClientShared>> {
+        let maps = self.maps.read();
+        let mut found: Vec<Arc<ClientShared>> = Vec::new();
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for (name, subs) in &maps[kind.index()] {
+                for c in subs {
+                    if !found.iter().any(|f| f.id == c.id) && bad(c, kind, name) {
+                        found.push(c.clone());
+                    }
+                }
+            }
+        }
+        found
+    }
+
     /// Number of subscribers of `name` (PUBSUB NUMSUB / SHARDNUMSUB).
     pub fn numsub(&self, kind: Kind, name: &[u8]) -> usize {
         self.maps.read()[kind.index()].get(name).map_or(0, Vec::len)

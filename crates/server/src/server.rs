@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use flowkv_store::keyspace::MAX_STAT_PREFIXES;
 use flowkv_store::{KeyStats, Keyspace};
 use parking_lot::Mutex;
 
@@ -60,6 +61,9 @@ pub struct WorkerStats {
     /// Socket reads and writes (INFO total_reads_processed / total_writes_processed).
     pub reads: Counter,
     pub writes: Counter,
+    /// Keyspace hits and misses per `stats-key-prefixes` prefix.
+    pub prefix_hits: [Counter; MAX_STAT_PREFIXES],
+    pub prefix_misses: [Counter; MAX_STAT_PREFIXES],
     /// Indexed like [`crate::commands::Table::flat`].
     pub cmd: Box<[CmdStat]>,
 }
@@ -76,6 +80,8 @@ impl WorkerStats {
             dirty: Counter::default(),
             reads: Counter::default(),
             writes: Counter::default(),
+            prefix_hits: Default::default(),
+            prefix_misses: Default::default(),
             cmd: (0..table().flat.len())
                 .map(|_| CmdStat::default())
                 .collect(),
@@ -87,6 +93,16 @@ impl WorkerStats {
         self.keyspace_hits.add(k.keyspace_hits);
         self.keyspace_misses.add(k.keyspace_misses);
         self.expired_keys.add(k.expired_keys);
+        if k.prefix_hits
+            .iter()
+            .chain(&k.prefix_misses)
+            .any(|&n| n != 0)
+        {
+            for (i, (&h, &m)) in k.prefix_hits.iter().zip(&k.prefix_misses).enumerate() {
+                self.prefix_hits[i].add(u64::from(h));
+                self.prefix_misses[i].add(u64::from(m));
+            }
+        }
         *k = KeyStats::default();
     }
 
@@ -101,6 +117,9 @@ impl WorkerStats {
             &self.reads,
             &self.writes,
         ] {
+            c.reset();
+        }
+        for c in self.prefix_hits.iter().chain(&self.prefix_misses) {
             c.reset();
         }
         for s in self.cmd.iter() {
@@ -164,13 +183,21 @@ pub struct Server {
     pub monitors: crate::commands::monitor::Monitors,
     /// Background saves.
     pub snapshotter: crate::bgsave::Snapshotter,
+    /// `stats-key-prefixes`: the walk counting keys and memory per prefix.
+    pub prefix_stats: crate::prefix_stats::PrefixStats,
+    /// The append-only file.
+    pub aof: crate::aof::Aof,
+    /// `maxmemory` eviction: settings, pool and counters.
+    pub evictor: crate::evict::Evictor,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
     /// Builds the shared state for `threads` workers.
     pub fn new(config: Config, threads: usize) -> Server {
         let keyspace = Keyspace::new(config.databases(), (threads * 4).max(1));
-        Server {
+        let srv = Server {
             keyspace,
             config,
             clients: Registry::default(),
@@ -191,7 +218,14 @@ impl Server {
             latency: Default::default(),
             monitors: Default::default(),
             snapshotter: Default::default(),
-        }
+            prefix_stats: Default::default(),
+            aof: Default::default(),
+            evictor: Default::default(),
+            acl: Default::default(),
+        };
+        crate::evict::refresh(&srv);
+        crate::prefix_stats::refresh(&srv);
+        srv
     }
 
     /// Counts an error reply for INFO errorstats.
@@ -219,6 +253,7 @@ impl Server {
         s.errors.lock().clear();
         crate::info::reset_rates(self);
         crate::commands::server::reset_lazyfree_stats();
+        self.evictor.reset_stats();
     }
 
     /// Sum of one counter over all workers.
@@ -297,6 +332,8 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
                 std::thread::sleep(std::time::Duration::from_millis(1000 / hz));
                 crate::info::sample(&srv);
                 crate::bgsave::cron(&srv);
+                crate::prefix_stats::cron(&srv);
+                crate::evict::cron(&srv);
                 if srv.active_expire.load(Relaxed) {
                     let n = srv.keyspace.num_shards();
                     let started = Instant::now();

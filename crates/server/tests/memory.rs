@@ -55,3 +55,30 @@ fn memory_usage_tracks_value_size() {
         "An error was signalled by the server - ResponseError: syntax error"
     );
 }
+
+/// MEMORY STATS is Redis 7.0's map: 27 figures plus one per non-empty database, each of
+/// those a map of 3, framed so the next reply on the connection is the next command's.
+#[test]
+fn memory_stats_shape() {
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let stats: Vec<redis::Value> = redis::cmd("MEMORY").arg("STATS").query(&mut c).unwrap();
+    assert_eq!(stats.len(), 2 * (27 + 2));
+    let names: Vec<String> = stats
+        .iter()
+        .step_by(2)
+        .map(|v| redis::from_redis_value(v).unwrap())
+        .collect();
+    assert_eq!(names[0], "peak.allocated");
+    assert_eq!(names[10..12], ["db.0", "db.3"]);
+    assert_eq!(names.last().unwrap(), "fragmentation.bytes");
+    let redis::Value::Array(db0) = &stats[21] else {
+        panic!("db.0: {:?}", stats[21])
+    };
+    assert_eq!(db0.len(), 6);
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}

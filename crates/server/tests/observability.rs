@@ -418,3 +418,95 @@ fn alert_rules_pass_promtool() {
         Err(_) => eprintln!("skipped: promtool is not installed (.ci/run installs it)"),
     }
 }
+
+/// The INFO keyspace_prefixes line of prefix number `i`, as a map.
+fn prefix_line(c: &mut redis::Connection, i: usize) -> BTreeMap<String, String> {
+    let info: String = redis::cmd("INFO")
+        .arg("keyspace_prefixes")
+        .query(c)
+        .unwrap();
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("prefix{i}:")))
+        .unwrap_or_else(|| panic!("no prefix{i} in {info}"));
+    let (p, rest) = line.split_once(",keys=").unwrap();
+    let mut m: BTreeMap<String, String> = format!("keys={rest}")
+        .split(',')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    m.insert("prefix".into(), p.trim_start_matches("prefix=").into());
+    m
+}
+
+/// `stats-key-prefixes`: exact hits and misses per prefix, keys and memory from the
+/// background count, in INFO and /metrics; CONFIG SET starts over with the new list.
+#[test]
+fn per_prefix_statistics() {
+    let (s, port) = start_with_metrics(&["--stats-key-prefixes", "session: cache:", "--hz", "100"]);
+    let mut c = s.client();
+    let run = |c: &mut redis::Connection, args: &[&str]| {
+        let mut cmd = redis::cmd(args[0]);
+        args[1..].iter().for_each(|a| {
+            cmd.arg(*a);
+        });
+        cmd.query::<Value>(c).unwrap();
+    };
+    for i in 0..50 {
+        run(&mut c, &["SET", &format!("session:{i}"), &"x".repeat(100)]);
+    }
+    for i in 0..20 {
+        run(&mut c, &["SET", &format!("cache:{i}"), "v"]);
+    }
+    run(&mut c, &["SET", "other", "v"]);
+    run(&mut c, &["GET", "session:1"]);
+    run(&mut c, &["GET", "session:nope"]);
+    run(&mut c, &["MGET", "session:nope", "cache:3", "other"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let session = loop {
+        let l = prefix_line(&mut c, 0);
+        if l["keys"] == "50" {
+            break l;
+        }
+        assert!(std::time::Instant::now() < deadline, "never counted: {l:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(session["prefix"], "session:");
+    assert_eq!(
+        (session["hits"].as_str(), session["misses"].as_str()),
+        ("1", "2")
+    );
+    let memory: u64 = session["memory"].parse().unwrap();
+    assert!((50 * 100..50 * 1000).contains(&memory), "{memory}");
+    let cache = prefix_line(&mut c, 1);
+    assert_eq!(
+        (
+            cache["prefix"].as_str(),
+            cache["keys"].as_str(),
+            cache["hits"].as_str()
+        ),
+        ("cache:", "20", "1")
+    );
+    // Not part of the default INFO.
+    let default: String = redis::cmd("INFO").query(&mut c).unwrap();
+    assert!(!default.contains("prefix0:"));
+    let (code, body) = http_get(port, "/metrics", None);
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("flowkv_prefix_keys{prefix=\"session:\"} 50"),
+        "{body}"
+    );
+    assert!(body.contains("flowkv_prefix_keyspace_misses_total{prefix=\"session:\"} 2"));
+    // A new list starts from zero.
+    run(&mut c, &["CONFIG", "SET", "stats-key-prefixes", "other"]);
+    let l = prefix_line(&mut c, 0);
+    assert_eq!((l["prefix"].as_str(), l["hits"].as_str()), ("other", "0"));
+    run(&mut c, &["CONFIG", "SET", "stats-key-prefixes", ""]);
+    let info: String = redis::cmd("INFO")
+        .arg("keyspace_prefixes")
+        .query(&mut c)
+        .unwrap();
+    assert!(!info.contains("prefix0:"), "{info}");
+}

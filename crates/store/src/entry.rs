@@ -188,14 +188,6 @@ impl Entry {
         self.meta & LRU_MASK
     }
 
-    /// The LFU access counter (OBJECT FREQ): under an LFU `maxmemory-policy` the access bits
-    /// use Redis's LFU layout, minutes of the last decrement in the top 16 bits and a
-    /// logarithmic counter in the low 8.
-    #[inline]
-    pub fn lfu_counter(&self) -> u8 {
-        (self.meta & 0xFF) as u8
-    }
-
     /// Records an access for LRU/LFU eviction and OBJECT IDLETIME.
     #[inline]
     pub fn set_lru(&mut self, lru: u32) {
@@ -289,6 +281,20 @@ impl Entry {
             Value::Stream(_) => "stream",
             // Module values report `raw`, as in Redis.
             Value::Bloom(_) | Value::Cache(_) => "raw",
+        }
+    }
+
+    /// Roughly how many allocations freeing the value takes (Redis's lazyfreeGetFreeEffort):
+    /// its element count for a collection, 1 for a string. Values above a threshold are
+    /// freed on the lazy-free thread when freeing lazily.
+    pub fn free_effort(&self) -> usize {
+        match &self.value {
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+            Value::Stream(s) => usize::try_from(s.len()).unwrap_or(usize::MAX),
+            Value::InlineStr | Value::RawStr(_) | Value::Bloom(_) | Value::Cache(_) => 1,
         }
     }
 

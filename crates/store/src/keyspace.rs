@@ -10,7 +10,7 @@
 //! TTL has passed is invisible to every [`Keys`] method from that moment on, whether or not it
 //! has been physically deleted yet.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use smallvec::SmallVec;
 
 use crate::dict::Dict;
 use crate::entry::{Entry, Kind};
+use crate::evict::{self, Lfu, Policy, Pool};
 use crate::hash::hash_bytes;
 use crate::snapshot::{self, Captures, SnapState};
 
@@ -30,6 +31,9 @@ pub struct Db {
     expires: usize,
     /// Where the active expiry sweep continues in `dict`.
     sweep_cursor: u64,
+    /// Where volatile eviction's search for keys with a TTL continues in `dict`, when they
+    /// are too rare for random sampling to find.
+    evict_cursor: u64,
     /// The snapshot mark of this part (see [`crate::snapshot`]): new entries get it.
     mark: bool,
     /// The running snapshot, while it has not walked all of this part.
@@ -128,6 +132,74 @@ impl Db {
     }
 }
 
+/// What [`Keyspace::evict_random`] found in a shard.
+pub enum RandomPick {
+    /// This key of this database.
+    Found(usize, Box<[u8]>),
+    /// The shard holds keys the policy may evict, but this attempt found none (keys with a
+    /// TTL are rare: the next attempt goes on looking).
+    Missed,
+    /// The shard holds no key the policy may evict.
+    Empty,
+}
+
+/// A key removed by eviction.
+pub struct Evicted {
+    /// The entry, unless a running snapshot took it (it is freed once written).
+    pub entry: Option<Entry>,
+}
+
+/// Buckets volatile eviction's cursor looks at per sample when keys with a TTL are rare.
+const EVICT_SCAN_BUCKETS_PER_SAMPLE: usize = 20;
+
+impl Db {
+    /// Calls `f` on up to `n` sampled keys eviction may pick: any key, or (`volatile`)
+    /// only keys with a TTL. Keys with a TTL are sampled at random when they are common;
+    /// when rare, a persistent cursor walks the table to find them, so a few volatile keys
+    /// among millions are still found in bounded time.
+    fn evict_sample(
+        &mut self,
+        volatile: bool,
+        n: usize,
+        rng: &mut impl rand::Rng,
+        mut f: impl FnMut(&Entry),
+    ) {
+        let len = self.dict.len();
+        if !volatile {
+            self.dict.sample(n, rng, f);
+            return;
+        }
+        if self.expires == 0 {
+            return;
+        }
+        if self.expires * 8 >= len {
+            let want = n.saturating_mul(len.div_ceil(self.expires));
+            let mut got = 0;
+            self.dict.sample(want, rng, |e| {
+                if got < n && e.expire_at().is_some() {
+                    got += 1;
+                    f(e);
+                }
+            });
+            return;
+        }
+        let mut got = 0;
+        let mut cursor = self.evict_cursor;
+        for _ in 0..n.saturating_mul(EVICT_SCAN_BUCKETS_PER_SAMPLE) {
+            cursor = self.dict.scan(cursor, |e| {
+                if got < n && e.expire_at().is_some() {
+                    got += 1;
+                    f(e);
+                }
+            });
+            if got >= n {
+                break;
+            }
+        }
+        self.evict_cursor = cursor;
+    }
+}
+
 /// What one sweep chunk saw.
 #[derive(Default)]
 struct Sweep {
@@ -163,6 +235,10 @@ pub struct KeyStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    /// Hits and misses per key prefix (see [`Keyspace::set_stat_prefixes`]), indexed like
+    /// the prefixes; all zero while none are set.
+    pub prefix_hits: [u32; MAX_STAT_PREFIXES],
+    pub prefix_misses: [u32; MAX_STAT_PREFIXES],
     /// Keyspace events of the enabled classes (see [`Keyspace::set_notify_classes`]), in the
     /// order they happened.
     pub events: Vec<KeyEvent>,
@@ -233,6 +309,41 @@ pub struct Keyspace {
     swept: Mutex<Vec<KeyEvent>>,
     /// True while `swept` may hold events, so taking them is one atomic load when it doesn't.
     swept_pending: AtomicBool,
+    /// The LFU parameters packed with an "on" bit (see [`Keyspace::set_lfu`]); 0 under the
+    /// other policies, where the access bits hold the LRU clock.
+    lfu: AtomicU64,
+    /// Key prefixes whose hits and misses are counted (`stats-key-prefixes`); `None`, the
+    /// usual case, costs lookups one atomic load per command.
+    stat_prefixes: parking_lot::RwLock<Option<Arc<StatPrefixes>>>,
+    stat_prefixes_on: AtomicBool,
+}
+
+/// At most this many `stats-key-prefixes`.
+pub const MAX_STAT_PREFIXES: usize = 8;
+
+/// The key prefixes statistics are kept for.
+#[derive(Debug, Default)]
+pub struct StatPrefixes {
+    list: Vec<Box<[u8]>>,
+}
+
+impl StatPrefixes {
+    /// At most [`MAX_STAT_PREFIXES`] prefixes (the rest are ignored).
+    pub fn new(list: Vec<Box<[u8]>>) -> StatPrefixes {
+        StatPrefixes {
+            list: list.into_iter().take(MAX_STAT_PREFIXES).collect(),
+        }
+    }
+
+    pub fn list(&self) -> &[Box<[u8]>] {
+        &self.list
+    }
+
+    /// The index of the first prefix `key` starts with.
+    #[inline]
+    pub fn find(&self, key: &[u8]) -> Option<usize> {
+        self.list.iter().position(|p| key.starts_with(p))
+    }
 }
 
 /// What [`Keyspace::set_expired_hook`] installs: told (db, keys) of keys the active sweep
@@ -265,7 +376,70 @@ impl Keyspace {
             untracked: Mutex::new(Vec::new()),
             swept: Mutex::new(Vec::new()),
             swept_pending: AtomicBool::new(false),
+            lfu: AtomicU64::new(0),
+            stat_prefixes: parking_lot::RwLock::new(None),
+            stat_prefixes_on: AtomicBool::new(false),
         }
+    }
+
+    /// Switches the access bits of every entry between the LRU clock (`None`) and Redis's
+    /// LFU layout with these parameters (the `maxmemory-policy` is an LFU one). Entries
+    /// keep their old bits until next accessed, as in Redis.
+    pub fn set_lfu(&self, lfu: Option<Lfu>) {
+        let packed = lfu.map_or(0, |l| {
+            1 << 63 | u64::from(l.log_factor) << 32 | u64::from(l.decay_minutes)
+        });
+        self.lfu.store(packed, Relaxed);
+    }
+
+    /// Sets the key prefixes whose hits and misses lookups count (empty: none).
+    pub fn set_stat_prefixes(&self, list: Vec<Box<[u8]>>) {
+        let on = !list.is_empty();
+        *self.stat_prefixes.write() = on.then(|| Arc::new(StatPrefixes::new(list)));
+        self.stat_prefixes_on.store(on, Relaxed);
+    }
+
+    /// The key prefixes statistics are kept for, if any.
+    pub fn stat_prefixes(&self) -> Option<Arc<StatPrefixes>> {
+        if !self.stat_prefixes_on.load(Relaxed) {
+            return None;
+        }
+        self.stat_prefixes.read().clone()
+    }
+
+    /// One SCAN step over database `db` of `shard`, under that shard's lock alone, for
+    /// background walks that visit every key over time (per-prefix statistics). Returns
+    /// the next cursor, 0 when the walk is through.
+    pub fn scan_part(
+        &self,
+        shard: usize,
+        db: usize,
+        cursor: u64,
+        max_buckets: usize,
+        mut f: impl FnMut(&Entry),
+    ) -> u64 {
+        let guard = self.shards[shard].lock();
+        let Some(part) = guard.dbs.get(db) else {
+            return 0;
+        };
+        let mut cursor = cursor;
+        for _ in 0..max_buckets {
+            cursor = part.dict.scan(cursor, &mut f);
+            if cursor == 0 {
+                break;
+            }
+        }
+        cursor
+    }
+
+    /// The LFU parameters, if an LFU policy is selected.
+    #[inline]
+    pub fn lfu(&self) -> Option<Lfu> {
+        let packed = self.lfu.load(Relaxed);
+        (packed != 0).then_some(Lfu {
+            log_factor: ((packed >> 32) & 0x7FFF_FFFF) as u32,
+            decay_minutes: packed as u32,
+        })
     }
 
     /// Sets the keyspace notification classes (bits of [`KeyEvent::class`]) to record:
@@ -500,6 +674,109 @@ impl Keyspace {
         removed
     }
 
+    /// One eviction sampling round on `shard` (Redis's evictionPoolPopulate, for every
+    /// database part of the shard under its lock): offers `samples` keys per database part
+    /// that the policy may evict to `pool`, scored by `policy`'s rank. Returns how many keys
+    /// the policy could evict in this shard (0: nothing to sample here).
+    pub fn evict_populate(
+        &self,
+        shard: usize,
+        policy: Policy,
+        samples: usize,
+        now_ms: u64,
+        pool: &mut Pool,
+        rng: &mut impl rand::Rng,
+    ) -> usize {
+        let rank = policy.rank();
+        let lfu = self.lfu().unwrap_or(Lfu {
+            log_factor: 0,
+            decay_minutes: 0,
+        });
+        let mut guard = self.shards[shard].lock();
+        let mut eligible = 0;
+        for (i, db) in guard.dbs.iter_mut().enumerate() {
+            let n = if policy.volatile() {
+                db.expires
+            } else {
+                db.dict.len()
+            };
+            if n == 0 {
+                continue;
+            }
+            eligible += n;
+            db.evict_sample(policy.volatile(), samples, rng, |e| {
+                pool.offer(evict::score(rank, lfu, e, now_ms), i, e.key());
+            });
+        }
+        eligible
+    }
+
+    /// A random key of `shard` the policy may evict (allkeys-random, volatile-random): from
+    /// the first database part at or after `start_db` (wrapping) where sampling finds one.
+    pub fn evict_random(
+        &self,
+        shard: usize,
+        volatile: bool,
+        start_db: usize,
+        rng: &mut impl rand::Rng,
+    ) -> RandomPick {
+        let mut guard = self.shards[shard].lock();
+        let ndbs = guard.dbs.len();
+        let mut eligible = false;
+        for step in 0..ndbs {
+            let i = (start_db + step) % ndbs;
+            let db = &mut guard.dbs[i];
+            eligible |= if volatile {
+                db.expires > 0
+            } else {
+                !db.dict.is_empty()
+            };
+            let mut found = None;
+            db.evict_sample(volatile, 1, rng, |e| {
+                if found.is_none() {
+                    found = Some(Box::<[u8]>::from(e.key()));
+                }
+            });
+            if let Some(key) = found {
+                return RandomPick::Found(i, key);
+            }
+        }
+        if eligible {
+            RandomPick::Missed
+        } else {
+            RandomPick::Empty
+        }
+    }
+
+    /// Evicts `key` of database `db` if it is still there (and, for a volatile policy,
+    /// still has a TTL). A running snapshot that has not captured it gets the entry;
+    /// otherwise it is returned, for the caller to free here or on the lazy-free thread.
+    /// `removed` runs under the shard lock once the key is gone (propagating the deletion
+    /// in order with other changes to the key).
+    pub fn evict_key(
+        &self,
+        db: usize,
+        key: &[u8],
+        volatile: bool,
+        removed: impl FnOnce(),
+    ) -> Option<Evicted> {
+        let h = hash_bytes(key);
+        let mut guard = self.shards[self.shard_of_hash(h)].lock();
+        let part = &mut guard.dbs[db];
+        let e = part.dict.get(h, key)?;
+        if volatile && e.expire_at().is_none() {
+            return None;
+        }
+        let old = part.dict.remove(h, key)?;
+        if old.expire_at().is_some() {
+            part.expires -= 1;
+        }
+        removed();
+        Some(Evicted {
+            entry: snapshot::release(&part.snap, part.mark, old),
+        })
+    }
+
     /// Keys and keys-with-TTL per database, for INFO keyspace. Locks one shard at a time.
     pub fn db_sizes(&self) -> Vec<(usize, usize)> {
         let mut sizes = vec![(0, 0); self.num_dbs];
@@ -652,12 +929,19 @@ impl<'a> Locked<'a> {
 
     /// A view of database `db` through these locks, for one command executing at `now_ms`.
     pub fn db<'l>(&'l mut self, db: usize, now_ms: u64, stats: &'l mut KeyStats) -> Keys<'l, 'a> {
+        let lfu = self.ks.lfu();
+        let prefixes = self.ks.stat_prefixes();
         Keys {
             locked: self,
             db,
             now_ms,
-            lru: lru_clock(now_ms),
+            lru: match lfu {
+                Some(_) => evict::lfu_new(now_ms),
+                None => lru_clock(now_ms),
+            },
+            lfu,
             stats,
+            prefixes,
         }
     }
 }
@@ -694,8 +978,14 @@ pub struct Keys<'l, 'a> {
     locked: &'l mut Locked<'a>,
     db: usize,
     now_ms: u64,
+    /// The access bits of a new key (LRU clock, or a fresh LFU counter).
     lru: u32,
+    /// The LFU parameters under an LFU policy: accesses then bump a counter instead of
+    /// storing the clock.
+    lfu: Option<Lfu>,
     stats: &'l mut KeyStats,
+    /// The prefixes lookups count hits and misses for, if any are set.
+    prefixes: Option<Arc<StatPrefixes>>,
 }
 
 impl Keys<'_, '_> {
@@ -766,6 +1056,15 @@ impl Keys<'_, '_> {
         }
     }
 
+    /// The access bits after an access to an entry with bits `old`.
+    #[inline]
+    fn accessed(lfu: Option<Lfu>, lru: u32, old: u32, now_ms: u64) -> u32 {
+        match lfu {
+            None => lru,
+            Some(l) => l.touched(old, now_ms),
+        }
+    }
+
     /// The one table probe behind every lookup: `touch` refreshes the LRU clock, `count`
     /// counts a keyspace hit or miss. An expired key is reported absent and queued for
     /// deletion on drop (see the type's docs).
@@ -776,7 +1075,12 @@ impl Keys<'_, '_> {
         let h = hash_bytes(key);
         let (dbi, now) = (self.db, self.now_ms);
         let Keys {
-            locked, lru, stats, ..
+            locked,
+            lru,
+            lfu,
+            stats,
+            prefixes,
+            ..
         } = self;
         let Locked {
             ks,
@@ -802,7 +1106,7 @@ impl Keys<'_, '_> {
             }
             Some(e) => {
                 if touch {
-                    e.set_lru(*lru);
+                    e.set_lru(Self::accessed(*lfu, *lru, e.lru(), now));
                 }
                 if change {
                     snapshot::preserve(&db.snap, db.mark, e);
@@ -818,6 +1122,13 @@ impl Keys<'_, '_> {
                 stats.keyspace_misses += 1;
                 if ks.notifies(notify_class::KEY_MISS) {
                     stats.event(notify_class::KEY_MISS, "keymiss", dbi, key);
+                }
+            }
+            if let Some(i) = prefixes.as_ref().and_then(|p| p.find(key)) {
+                if found.is_some() {
+                    stats.prefix_hits[i] += 1;
+                } else {
+                    stats.prefix_misses[i] += 1;
                 }
             }
         }
@@ -901,7 +1212,7 @@ impl Keys<'_, '_> {
     pub fn set_string(&mut self, key: &[u8], val: &[u8], expire: Expire) {
         self.note_touched(key);
         let h = hash_bytes(key);
-        let (now, lru, dbi) = (self.now_ms, self.lru, self.db);
+        let (now, lru, lfu, dbi) = (self.now_ms, self.lru, self.lfu, self.db);
         let db = db_of(self.locked, dbi, h);
         let mut was_expired = false;
         let mut created = false;
@@ -919,7 +1230,12 @@ impl Keys<'_, '_> {
                 expire
             };
             e.set_string(val);
-            e.set_lru(lru);
+            let bits = if was_expired {
+                lru
+            } else {
+                Self::accessed(lfu, lru, e.lru(), now)
+            };
+            e.set_lru(bits);
             let changed = match expire {
                 Expire::At(at) => e.set_expire_at(Some(at)),
                 Expire::Clear => e.set_expire_at(None),
@@ -1066,6 +1382,7 @@ impl Keys<'_, '_> {
                 let part = &mut g.dbs[db];
                 part.expires = 0;
                 part.sweep_cursor = 0;
+                part.evict_cursor = 0;
                 let dict = part.dict.take();
                 snapshot::release_dict(&mut part.snap, part.mark, dict)
             })

@@ -5,6 +5,7 @@ pub mod bloom;
 pub mod cache_value;
 pub mod dict;
 pub mod entry;
+pub mod evict;
 pub mod glob;
 pub mod hash;
 pub mod hash_value;

@@ -149,3 +149,16 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     ctx.help(LINES);
     Ok(())
 }
+
+/// Applies what a successful CONFIG SET changed to the subsystems that keep their own copy
+/// of a setting. Dispatch calls it after the command; `locks_free` is false for a CONFIG SET
+/// inside EXEC, whose locks are still held: turning the AOF on (which starts a rewrite under
+/// every shard lock) then waits for the next top-level CONFIG SET.
+pub fn after_set(srv: &crate::server::Server, locks_free: bool) {
+    srv.acl.sync_requirepass(srv);
+    if locks_free {
+        crate::aof::after_config_set(srv);
+    }
+    crate::evict::refresh(srv);
+    crate::prefix_stats::refresh(srv);
+}

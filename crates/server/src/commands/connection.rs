@@ -1,7 +1,7 @@
 //! Connection commands: PING, ECHO, SELECT, QUIT, HELLO, AUTH, RESET and the CLIENT family.
 //!
-//! Until ACLs exist there is one user, `default`: it needs no password while `requirepass`
-//! is empty, and `requirepass` is its password otherwise, as in Redis.
+//! AUTH and HELLO AUTH authenticate against the ACL users (`crate::acl`); `requirepass` is
+//! the default user's password, as in Redis.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::server::Server;
 
-/// The only user until ACLs exist.
+/// The user of connections that never authenticated.
 const DEFAULT_USER: &[u8] = b"default";
 
 /// Flags of the commands a client may send before authenticating.
@@ -264,36 +264,28 @@ fn quit(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// The default user's password: `requirepass`, or `None` when it needs none.
-pub fn requirepass(srv: &Server) -> Option<String> {
-    srv.config.get("requirepass").filter(|p| !p.is_empty())
-}
-
-/// True if `user`/`pass` are valid credentials. The comparison takes the same time wherever
-/// the first difference is, so it does not leak the password byte by byte.
-fn credentials_ok(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
-    if user != DEFAULT_USER {
-        return false;
-    }
-    let Some(want) = requirepass(srv) else {
-        return true;
-    };
-    let want = want.as_bytes();
-    let mut diff = u8::from(want.len() != pass.len());
-    for i in 0..want.len().max(pass.len()) {
-        diff |= want.get(i).copied().unwrap_or(0) ^ pass.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
-}
-
-/// Authenticates the client, or returns WRONGPASS.
-fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
-    if !credentials_ok(ctx.srv, user, pass) {
+/// Authenticates the client as `user`, or logs the failure and returns WRONGPASS.
+fn authenticate(ctx: &mut Ctx<'_>, args: Args<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    let Some(u) = ctx.srv.acl.credentials(user, pass) else {
+        let context = if ctx.client.multi.is_some() {
+            crate::acl::LogContext::Multi
+        } else {
+            crate::acl::LogContext::Toplevel
+        };
+        let srv = ctx.srv;
+        srv.acl.log(
+            srv,
+            ctx.client,
+            crate::acl::Denied::Auth,
+            context,
+            args.get(0),
+            Some(user),
+        );
         return Err(CmdError::msg(
             "WRONGPASS invalid username-password pair or user is disabled.",
         ));
-    }
-    ctx.client.authenticated = true;
+    };
+    ctx.client.set_user(Some(u));
     Ok(())
 }
 
@@ -301,7 +293,7 @@ fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
 fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (user, pass) = match args.len() {
         2 => {
-            if requirepass(ctx.srv).is_none() {
+            if ctx.srv.acl.default_nopass() {
                 return Err(CmdError::msg(
                     "ERR AUTH <password> called without any password configured for the \
                      default user. Are you sure your configuration is correct?",
@@ -312,7 +304,7 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         3 => (args.get(1), args.get(2)),
         _ => return Err(CmdError::Syntax),
     };
-    authenticate(ctx, user, pass)?;
+    authenticate(ctx, args, user, pass)?;
     ctx.out.ok();
     Ok(())
 }
@@ -336,7 +328,7 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let opt = args.get(i);
         let more = args.len() - 1 - i;
         if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
-            authenticate(ctx, args.get(i + 1), args.get(i + 2))?;
+            authenticate(ctx, args, args.get(i + 1), args.get(i + 2))?;
             i += 3;
         } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
             set_name(&ctx.client.shared, args.get(i + 1))?;
@@ -404,7 +396,9 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     client.select(0);
     client.set_proto(Proto::Resp2);
     ctx.out.proto = Proto::Resp2;
-    client.authenticated = requirepass(ctx.srv).is_none();
+    client.user = None;
+    *client.shared.user.lock() = None;
+    client.authenticated = ctx.srv.acl.default_open_door();
     // A RESET whose own reply is being skipped stays silent, as in Redis.
     if client.reply_mode != ReplyMode::SkipThis {
         client.reply_mode = ReplyMode::On;
@@ -673,7 +667,7 @@ fn describe(c: &ClientShared, now_ms: u64, argv_mem: Option<usize>, out: &mut St
         out,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
          ssub={} multi={} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 \
-         obl=0 oll=0 omem={omem} tot-mem={tot_mem} events={} cmd={cmd} user=default redir={} \
+         obl=0 oll=0 omem={omem} tot-mem={tot_mem} events={} cmd={cmd} user={} redir={} \
          resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
@@ -689,6 +683,7 @@ fn describe(c: &ClientShared, now_ms: u64, argv_mem: Option<usize>, out: &mut St
         c.ssub.load(Relaxed),
         c.multi.load(Relaxed),
         if omem > 0 { "rw" } else { "r" },
+        c.user_name(),
         c.redir.load(Relaxed),
         c.resp.load(Relaxed),
         String::from_utf8_lossy(&lib_name),
@@ -701,6 +696,13 @@ fn describe_line(ctx: &Ctx<'_>, args: Args<'_>, c: &ClientShared, out: &mut Stri
     let argv_mem = (c.id == ctx.client.id).then(|| args.iter().map(<[u8]>::len).sum());
     describe(c, ctx.now_ms, argv_mem, out);
     out.push('\n');
+}
+
+/// A client's CLIENT LIST line, as the ACL log records it.
+pub fn info_line(client: &crate::client::Client, now_ms: u64) -> String {
+    let mut out = String::new();
+    describe(&client.shared, now_ms, Some(0), &mut out);
+    out
 }
 
 fn client_info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -765,12 +767,13 @@ struct KillFilter<'a> {
     id: Option<u64>,
     /// Only connections older than this many seconds (MAXAGE, Redis 7.4).
     max_age: Option<u64>,
+    user: Option<std::sync::Arc<crate::acl::User>>,
     skip_me: bool,
 }
 
 impl KillFilter<'_> {
     /// Parses `CLIENT KILL <option> <value> ...` (arguments from index 2).
-    fn parse(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
+    fn parse<'a>(srv: &Server, args: Args<'a>) -> Result<KillFilter<'a>, CmdError> {
         let mut f = KillFilter {
             skip_me: true,
             ..KillFilter::default()
@@ -797,14 +800,15 @@ impl KillFilter<'_> {
                         .ok_or(CmdError::NotInteger)?;
                     f.max_age = Some(age as u64);
                 }
-                b"user" if value != DEFAULT_USER => {
-                    return Err(CmdError::msg(format!(
-                        "ERR No such user '{}'",
-                        String::from_utf8_lossy(value)
-                    )))
+                b"user" => {
+                    let Some(u) = srv.acl.user(value) else {
+                        return Err(CmdError::msg(format!(
+                            "ERR No such user '{}'",
+                            String::from_utf8_lossy(value)
+                        )));
+                    };
+                    f.user = Some(u);
                 }
-                // Every connection is the default user's.
-                b"user" => {}
                 b"skipme" if value.eq_ignore_ascii_case(b"yes") => f.skip_me = true,
                 b"skipme" if value.eq_ignore_ascii_case(b"no") => f.skip_me = false,
                 _ => return Err(CmdError::Syntax),
@@ -821,6 +825,7 @@ impl KillFilter<'_> {
                 .is_none_or(|a| a == c.laddr.to_string().as_bytes())
             && self.ty.is_none_or(|t| t == c.client_type())
             && self.id.is_none_or(|id| id == c.id)
+            && self.user.as_ref().is_none_or(|u| c.is_user(u))
             && self
                 .max_age
                 .is_none_or(|age| now_ms.saturating_sub(c.created_ms) / 1000 > age)
@@ -839,7 +844,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             ..KillFilter::default()
         }
     } else {
-        KillFilter::parse(args)?
+        KillFilter::parse(ctx.srv, args)?
     };
     let me = ctx.client.id;
     let mut killed = 0;

@@ -44,7 +44,9 @@ fn debug_keys(args: Args<'_>) -> KeyPositions {
 /// for them, so they never lock shards a transaction already holds.
 fn locks_all(args: Args<'_>) -> bool {
     let sub = args.try_get(1).unwrap_or_default();
-    sub.eq_ignore_ascii_case(b"reload") || sub.eq_ignore_ascii_case(b"digest")
+    sub.eq_ignore_ascii_case(b"reload")
+        || sub.eq_ignore_ascii_case(b"digest")
+        || sub.eq_ignore_ascii_case(b"loadaof")
 }
 
 /// Subcommand, arity (Redis's: `n` exactly, `-n` at least) and handler.
@@ -62,6 +64,7 @@ const SUBCOMMANDS: &[Sub] = &[
     ("digest", 2, digest),
     ("digest-value", -2, digest_value),
     ("reload", -2, reload),
+    ("loadaof", 2, loadaof),
 ];
 
 const HELP: &[&str] = &[
@@ -248,6 +251,17 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         Ok(None) | Err(_) => Err(CmdError::msg("ERR Error trying to load the RDB dump")),
     }
+}
+
+/// DEBUG LOADAOF: writes out the AOF buffer, empties memory and loads the AOF back, as
+/// Redis does (the suite checks that commands propagate to the AOF faithfully).
+fn loadaof(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::aof::debug_loadaof(ctx).map_err(|e| {
+        eprintln!("{e}");
+        CmdError::msg("ERR Error loading the AOF")
+    })?;
+    ctx.out.ok();
+    Ok(())
 }
 
 /// DEBUG LOG <message>: writes a line to the server log (the suite marks test starts).

@@ -234,7 +234,8 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    // A deadline at or before now deletes the key at once, as Redis does.
+    // A deadline at or before now deletes the key at once, as Redis does. Either way the
+    // change propagates in absolute form (PEXPIREAT) or as the DEL it was.
     let event = match u64::try_from(when).ok().filter(|&w| w > now) {
         Some(at) => {
             keys.set_expire(key, Some(at));
@@ -246,6 +247,12 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit) -> CmdResult {
         }
     };
     out.int(1);
+    ctx.dirty += 1;
+    if event == "del" {
+        ctx.propagate_as(&[b"DEL", key]);
+    } else if crate::propagate::active() {
+        ctx.propagate_as(&[b"PEXPIREAT", key, &crate::propagate::num(when)]);
+    }
     notify(ctx, GENERIC, event, key);
     Ok(())
 }
@@ -310,6 +317,7 @@ fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     out.int(i64::from(had_ttl));
     if had_ttl {
+        ctx.dirty += 1;
         notify(ctx, GENERIC, "persist", key);
     }
     Ok(())

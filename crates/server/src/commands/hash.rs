@@ -402,6 +402,8 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     })?;
     ctx.dirty += 1;
     notify(ctx, HASH, "hincrbyfloat", args.get(1));
+    // The result is propagated, not the float arithmetic (as Redis does).
+    ctx.propagate_as(&[b"HSET", args.get(1), args.get(2), &text]);
     ctx.out.bulk(&text);
     Ok(())
 }

@@ -290,7 +290,7 @@ fn flag_names(cmd: &Command) -> Vec<&'static str> {
 /// position, else those of the last spec Redis can't walk (SORT's STORE, found by the
 /// command's own parsing). `incomplete` and `variable_flags` describe the spec, not the key,
 /// so they are left out.
-fn key_flags(specs: &[KeySpecDef], line: Args<'_>, pos: usize) -> u32 {
+pub(crate) fn key_flags(specs: &[KeySpecDef], line: Args<'_>, pos: usize) -> u32 {
     let keys = || specs.iter().filter(|s| s.flags & ks::NOT_KEY == 0);
     let flags = keys()
         .find(|s| spec_positions(s, line).contains(&pos))

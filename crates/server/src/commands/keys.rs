@@ -231,8 +231,12 @@ fn parse_db(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
         .ok_or(CmdError::msg("ERR DB index is out of range"))
 }
 
-/// DEL key [key ...]: the number of keys removed. Values are freed in place.
+/// DEL key [key ...]: the number of keys removed. Values are freed in place, unless
+/// `lazyfree-lazy-user-del` makes DEL behave as UNLINK.
 fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if ctx.srv.evictor.lazy(crate::evict::lazy::USER_DEL) {
+        return unlink(ctx, args);
+    }
     let mut n = 0;
     for k in args.iter().skip(1) {
         if ctx.keys().remove(k).is_some() {
@@ -244,8 +248,9 @@ fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// UNLINK key [key ...]: like DEL, but the removed values are freed only after the shard
-/// locks are released, so a large value does not hold up other clients of those shards.
+/// UNLINK key [key ...]: like DEL, but the removed values are freed after the shard locks
+/// are released — big ones on the lazy-free thread — so a large value holds up neither
+/// the other clients of those shards nor those of this worker.
 fn unlink(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut removed: Vec<Entry> = Vec::new();
     for k in args.iter().skip(1) {
@@ -262,7 +267,7 @@ fn unlink(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     ctx.out.int(removed.len() as i64);
-    drop(removed);
+    crate::commands::server::free_entries_async(removed);
     Ok(())
 }
 
@@ -464,22 +469,6 @@ fn randomkey(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// The `maxmemory-policy` families that change what OBJECT reports.
-#[derive(PartialEq, Eq)]
-enum Policy {
-    Lru,
-    Lfu,
-    Other,
-}
-
-fn policy(ctx: &Ctx<'_>) -> Policy {
-    match ctx.srv.config.get("maxmemory-policy").as_deref() {
-        Some("allkeys-lfu" | "volatile-lfu") => Policy::Lfu,
-        Some("allkeys-lru" | "volatile-lru") => Policy::Lru,
-        _ => Policy::Other,
-    }
-}
-
 /// Runs `f` on the entry OBJECT's key names, or replies null if it does not exist. The
 /// lookup counts a hit or miss but leaves the access time alone, as Redis's does.
 fn with_object(
@@ -515,7 +504,9 @@ const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 /// access data) and clients and its test suite can observe that, so those report Redis's
 /// shared count.
 fn object_refcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let sharing = policy(ctx) == Policy::Other || ctx.srv.config.get_u64("maxmemory") == 0;
+    use flowkv_store::evict::Rank;
+    let per_key_access = matches!(ctx.srv.evictor.policy().rank(), Rank::Lru | Rank::Lfu);
+    let sharing = !per_key_access || ctx.srv.evictor.maxmemory() == 0;
     with_object(ctx, args, |e, out| {
         let shared = sharing
             && e.encoding() == "int"
@@ -530,7 +521,7 @@ fn object_refcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// OBJECT IDLETIME key: seconds since the last access; an error under an LFU policy, where
 /// the access bits hold frequency data instead.
 fn object_idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let lfu = policy(ctx) == Policy::Lfu;
+    let lfu = ctx.srv.keyspace.lfu().is_some();
     let now = ctx.now_ms;
     with_object(ctx, args, |e, out| {
         if lfu {
@@ -544,15 +535,17 @@ fn object_idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// OBJECT FREQ key: the logarithmic access counter, only tracked under an LFU policy.
+/// The counter is reported decayed to now, as eviction sees it.
 fn object_freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let lfu = policy(ctx) == Policy::Lfu;
+    let lfu = ctx.srv.keyspace.lfu();
+    let now = ctx.now_ms;
     with_object(ctx, args, |e, out| {
-        if !lfu {
+        let Some(lfu) = lfu else {
             return Err(CmdError::msg(
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             ));
-        }
-        out.int(i64::from(e.lfu_counter()));
+        };
+        out.int(i64::from(lfu.counter(e.lru(), now)));
         Ok(())
     })
 }

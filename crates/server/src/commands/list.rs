@@ -902,9 +902,11 @@ fn bpop(ctx: &mut Ctx<'_>, args: Args<'_>, front: bool) -> CmdResult {
             out.bulk(&value);
             popped(&mut keys, key, front);
             ctx.dirty += 1;
+            ctx.propagate_as(&[side_pop(front), key]);
             return Ok(());
         }
     }
+    ctx.prevent_propagation();
     blocking::block(ctx, &names, WaitOp::ListPop { front }, deadline);
     Ok(())
 }
@@ -927,9 +929,11 @@ fn bmove(ctx: &mut Ctx<'_>, args: Args<'_>, from_front: bool, to_front: bool) ->
         if let Some(value) = move_one(&mut keys, src, dst, from_front, to_front, limit)? {
             out.bulk(&value);
             ctx.dirty += 1;
+            ctx.propagate_as(&lmove_args(src, dst, from_front, to_front));
             return Ok(());
         }
     }
+    ctx.prevent_propagation();
     let op = WaitOp::ListMove {
         from_front,
         dest: dst.into(),
@@ -966,12 +970,39 @@ fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         )?;
         if removed > 0 {
             ctx.dirty += removed as u64;
+            // The same pop without the timeout replays identically.
+            let lmpop: Vec<&[u8]> = std::iter::once(&b"LMPOP"[..])
+                .chain(args.iter().skip(2))
+                .collect();
+            ctx.propagate_as(&lmpop);
             return Ok(());
         }
     }
+    ctx.prevent_propagation();
     let names: Vec<&[u8]> = names.map(|i| args.get(i)).collect();
     blocking::block(ctx, &names, WaitOp::ListMultiPop { front, count }, deadline);
     Ok(())
+}
+
+/// The pop a blocking pop propagates as.
+fn side_pop(front: bool) -> &'static [u8] {
+    if front {
+        b"LPOP"
+    } else {
+        b"RPOP"
+    }
+}
+
+/// The LMOVE a blocking move propagates as.
+fn lmove_args<'a>(src: &'a [u8], dst: &'a [u8], from_front: bool, to_front: bool) -> [&'a [u8]; 5] {
+    let side = |front: bool| -> &'static [u8] {
+        if front {
+            b"LEFT"
+        } else {
+            b"RIGHT"
+        }
+    };
+    [b"LMOVE", src, dst, side(from_front), side(to_front)]
 }
 
 /// Serves a client blocked in BLPOP/BRPOP/BLMPOP/BLMOVE on `key`, which holds a non-empty
@@ -997,12 +1028,17 @@ pub(crate) fn serve_blocked(
             out.bulk(key);
             out.bulk(&value);
             popped(keys, key, *front);
+            crate::propagate::emit(keys.db_index(), &[side_pop(*front), key]);
             1
         }
         WaitOp::ListMultiPop { front, count } => {
             match mpop_first(keys, out, std::iter::once(key), *front, *count) {
                 Ok(0) | Err(_) => return Served::NotReady,
-                Ok(n) => n,
+                Ok(n) => {
+                    let n_arg = crate::propagate::num(n);
+                    crate::propagate::emit(keys.db_index(), &[side_pop(*front), key, &n_arg]);
+                    n
+                }
             }
         }
         WaitOp::ListMove {
@@ -1018,7 +1054,11 @@ pub(crate) fn serve_blocked(
                 *to_front,
                 server_node_limit(srv),
             ) {
-                Ok(Some(value)) => out.bulk(&value),
+                Ok(Some(value)) => {
+                    out.bulk(&value);
+                    let cmd = lmove_args(key, dest, *from_front, *to_front);
+                    crate::propagate::emit(keys.db_index(), &cmd);
+                }
                 Ok(None) => return Served::NotReady,
                 Err(e) => {
                     srv.count_error("WRONGTYPE");

@@ -11,6 +11,7 @@ use flowkv_store::num::parse_i64;
 
 use crate::command::{Command, KeyPositions};
 
+pub mod acl;
 pub mod bitmap;
 pub mod bloom;
 pub mod cache;
@@ -87,6 +88,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         debug::COMMANDS,
         persist::COMMANDS,
         slowlog::COMMANDS,
+        acl::COMMANDS,
         latency::COMMANDS,
         monitor::COMMANDS,
         bloom::COMMANDS,

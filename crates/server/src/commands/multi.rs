@@ -122,7 +122,25 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     }
     ctx.out.array(multi.queued.len());
     for q in &multi.queued {
-        run_queued(ctx, q);
+        // Permissions may have changed since the command was queued (checked then too).
+        let args = q.args.as_args();
+        let acl = crate::acl::check(
+            ctx.srv,
+            ctx.client,
+            q.id,
+            q.cmd,
+            args,
+            crate::acl::LogContext::Multi,
+        );
+        match acl {
+            Ok(()) => run_queued(ctx, q),
+            Err(denied) => ctx.out.error(&format!(
+                "NOPERM ACLs rules changed between the moment the transaction was accumulated \
+                 and the EXEC call. This command is no longer allowed for the following reason: \
+                 {}",
+                denied.exec_text()
+            )),
+        }
     }
     Ok(())
 }

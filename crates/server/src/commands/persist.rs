@@ -40,6 +40,11 @@ pub static COMMANDS: &[Command] = &[
         .acl(acl::DANGEROUS)
         .handler(bgsave)
         .doc("Asynchronously save the dataset to disk", "1.0.0", "O(1)"),
+    Command::new("bgrewriteaof", 1, Group::Server)
+        .flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING | ALL_SHARDS)
+        .acl(acl::DANGEROUS)
+        .handler(bgrewriteaof)
+        .doc("Asynchronously rewrite the append-only file", "1.0.0", "O(1)"),
     Command::new("dump", 2, Group::Generic)
         .flags(READONLY)
         .acl(acl::KEYSPACE | acl::READ)
@@ -232,8 +237,12 @@ pub fn file_info(srv: &Server) -> FileInfo {
 }
 
 /// Writes the whole keyspace to `tmp` and syncs it to disk. Returns the summed `dirty`
-/// counters as of the snapshot.
-fn write_rdb(srv: &Server, locked: &mut Locked<'_>, tmp: &std::path::Path) -> Result<u64, String> {
+/// counters as of the snapshot. (The AOF writes its first base file with it too.)
+pub(crate) fn write_rdb(
+    srv: &Server,
+    locked: &mut Locked<'_>,
+    tmp: &std::path::Path,
+) -> Result<u64, String> {
     let io_err = |e: std::io::Error| format!("Write error saving DB on disk: {e}");
     let file = std::fs::File::create(tmp).map_err(|e| {
         format!(
@@ -369,6 +378,28 @@ fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// BGREWRITEAOF: starts an AOF rewrite as of this command (see [`crate::aof`]), or
+/// schedules it while a background save runs.
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let locked = ctx.locked.as_mut().expect("ALL_SHARDS");
+    match crate::aof::start_rewrite(ctx.srv, locked) {
+        Ok(crate::aof::Started::Now) => {
+            ctx.out
+                .simple(b"Background append only file rewriting started")
+        }
+        Ok(crate::aof::Started::Scheduled) => ctx
+            .out
+            .simple(b"Background append only file rewriting scheduled"),
+        Err(e) if e.contains("already in progress") => return Err(CmdError::msg(format!("ERR {e}"))),
+        Err(_) => {
+            return Err(CmdError::msg(
+                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// DUMP key: the value's RDB encoding with version and CRC64, or null.
 fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let opts = write_options(ctx.srv);
@@ -451,6 +482,9 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if deleted {
             ctx.dirty += 1;
             notify(ctx, GENERIC, "del", key);
+            ctx.propagate_as(&[b"DEL", key]);
+        } else {
+            ctx.prevent_propagation();
         }
         ctx.out.ok();
         return Ok(());
@@ -473,6 +507,14 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     ctx.dirty += 1;
     notify(ctx, GENERIC, "restore", key);
+    // A relative TTL propagates as the absolute one (ABSTTL), as Redis does.
+    if let Some(at) = expire_at.filter(|_| !o.absttl && crate::propagate::active()) {
+        let at = crate::propagate::num(at);
+        let mut cmd: Vec<&[u8]> = args.iter().collect();
+        cmd[2] = &at;
+        cmd.push(b"ABSTTL");
+        ctx.propagate_as(&cmd);
+    }
     ctx.out.ok();
     Ok(())
 }

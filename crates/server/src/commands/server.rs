@@ -187,18 +187,34 @@ pub fn reset_lazyfree_stats() {
     LAZYFREED.store(0, Relaxed);
 }
 
+/// What the lazy-free thread frees: flushed databases, or single deleted values.
+enum Garbage {
+    Dicts(Vec<Dict<Entry>>),
+    Entries(Vec<Entry>),
+}
+
+impl Garbage {
+    /// Objects it counts as in INFO (keys).
+    fn objects(&self) -> u64 {
+        match self {
+            Garbage::Dicts(d) => d.iter().map(|d| d.len() as u64).sum(),
+            Garbage::Entries(e) => e.len() as u64,
+        }
+    }
+}
+
 /// The lazy-free thread's queue, started on first use; `None` if it could not start.
-fn lazyfree_queue() -> Option<&'static Sender<Vec<Dict<Entry>>>> {
-    static QUEUE: OnceLock<Option<Sender<Vec<Dict<Entry>>>>> = OnceLock::new();
+fn lazyfree_queue() -> Option<&'static Sender<Garbage>> {
+    static QUEUE: OnceLock<Option<Sender<Garbage>>> = OnceLock::new();
     QUEUE
         .get_or_init(|| {
-            let (tx, rx) = channel::<Vec<Dict<Entry>>>();
+            let (tx, rx) = channel::<Garbage>();
             std::thread::Builder::new()
                 .name("flowkv-lazyfree".into())
                 .spawn(move || {
-                    for dicts in rx {
-                        let n = keys_in(&dicts);
-                        drop(dicts);
+                    for garbage in rx {
+                        let n = garbage.objects();
+                        drop(garbage);
                         LAZYFREE_PENDING.fetch_sub(n, Relaxed);
                         LAZYFREED.fetch_add(n, Relaxed);
                     }
@@ -209,26 +225,37 @@ fn lazyfree_queue() -> Option<&'static Sender<Vec<Dict<Entry>>>> {
         .as_ref()
 }
 
-fn keys_in(dicts: &[Dict<Entry>]) -> u64 {
-    dicts.iter().map(|d| d.len() as u64).sum()
-}
-
-/// Hands flushed databases to the lazy-free thread (or frees them here if it is missing).
-fn free_async(dicts: Vec<Dict<Entry>>) {
-    let n = keys_in(&dicts);
+/// Hands garbage to the lazy-free thread (or frees it here if the thread is missing).
+fn free_later(garbage: Garbage) {
+    let n = garbage.objects();
     if n == 0 {
         return;
     }
     LAZYFREE_PENDING.fetch_add(n, Relaxed);
     let unsent = match lazyfree_queue() {
-        Some(tx) => tx.send(dicts).err().map(|e| e.0),
-        None => Some(dicts),
+        Some(tx) => tx.send(garbage).err().map(|e| e.0),
+        None => Some(garbage),
     };
-    if let Some(dicts) = unsent {
-        drop(dicts);
+    if let Some(garbage) = unsent {
+        drop(garbage);
         LAZYFREE_PENDING.fetch_sub(n, Relaxed);
         LAZYFREED.fetch_add(n, Relaxed);
     }
+}
+
+/// Hands flushed databases to the lazy-free thread.
+fn free_async(dicts: Vec<Dict<Entry>>) {
+    free_later(Garbage::Dicts(dicts));
+}
+
+/// Frees deleted values: those that take more than a few allocations on the lazy-free
+/// thread (UNLINK, lazy eviction, expiry and deletion), the rest here at once.
+pub fn free_entries_async(entries: Vec<Entry>) {
+    let (big, small): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| e.free_effort() > crate::evict::LAZYFREE_THRESHOLD);
+    drop(small);
+    free_later(Garbage::Entries(big));
 }
 
 /// SWAPDB index1 index2: clients of one database see the other's keys from now on.

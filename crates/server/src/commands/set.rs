@@ -372,6 +372,20 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         popped
     };
     ctx.dirty += popped.len() as u64;
+    // Randomness does not replay: propagated as the SREMs of what was popped (a DEL when
+    // the whole set went, as Redis 7.0 does).
+    if crate::propagate::active() {
+        if count.is_some() && popped.len() > 1 && !ctx.keys().contains(key) {
+            ctx.propagate_as(&[b"DEL", key]);
+        } else if count.is_some() {
+            for m in &popped {
+                ctx.also_propagate(&[b"SREM", key, m]);
+            }
+            ctx.prevent_propagation();
+        } else if let Some(m) = popped.first() {
+            ctx.propagate_as(&[b"SREM", key, m]);
+        }
+    }
     match (count, popped.first()) {
         (None, Some(m)) => ctx.out.bulk(m),
         (None, None) => ctx.out.null(),

@@ -463,6 +463,24 @@ fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     };
     ctx.dirty += 1;
+    // Propagated with the ID it got, so the AOF and replicas hold the same entry.
+    if crate::propagate::active() {
+        let last = ctx
+            .keys()
+            .peek(key)
+            .map(stream_of)
+            .transpose()?
+            .map(|s| s.last_id);
+        if let Some(id) = last {
+            let id = id.to_string().into_bytes();
+            let cmd: Vec<&[u8]> = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| if i == idpos { &id[..] } else { a })
+                .collect();
+            ctx.propagate_as(&cmd);
+        }
+    }
     notify(ctx, STREAM, "xadd", key);
     if trimmed > 0 {
         notify(ctx, STREAM, "xtrim", key);

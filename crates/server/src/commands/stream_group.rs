@@ -621,6 +621,18 @@ impl FamilyWait for XReadGroupWait {
         if created {
             keys.notify(STREAM, "xgroup-createconsumer", key);
         }
+        // Replayed at this point of the stream's history, the same read delivers the same
+        // entries to the same consumer.
+        if crate::propagate::active() {
+            let count = crate::propagate::num(self.count);
+            let mut cmd: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", &self.group, &self.consumer];
+            cmd.extend([&b"COUNT"[..], &count]);
+            if self.noack {
+                cmd.push(b"NOACK");
+            }
+            cmd.extend([&b"STREAMS"[..], key, b">"]);
+            crate::propagate::emit(keys.db_index(), &cmd);
+        }
         Served::Done(1 + u64::from(created))
     }
 

@@ -405,6 +405,24 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if at.is_some() {
         notify(ctx, GENERIC, "expire", key);
     }
+    // Propagated with an absolute deadline, or without GET, as Redis 7.0 does.
+    if let Some(at) = at.filter(|_| crate::propagate::active()) {
+        ctx.propagate_as(&[
+            b"SET",
+            key,
+            args.get(2),
+            b"PXAT",
+            &crate::propagate::num(at),
+        ]);
+    } else if o.get && crate::propagate::active() {
+        let kept: Vec<&[u8]> = args
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !a.eq_ignore_ascii_case(b"get"))
+            .map(|(_, a)| a)
+            .collect();
+        ctx.propagate_as(&kept);
+    }
     if !o.get {
         ctx.out.ok();
     }
@@ -434,6 +452,10 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: Args<'_>, unit: TtlUnit) -> CmdResult {
     ctx.keys()
         .set_string(args.get(1), args.get(3), Expire::At(at));
     ctx.dirty += 1;
+    if crate::propagate::active() {
+        let at = crate::propagate::num(at);
+        ctx.propagate_as(&[b"SET", args.get(1), args.get(3), b"PXAT", &at]);
+    }
     notify(ctx, STRING, "set", args.get(1));
     notify(ctx, GENERIC, "expire", args.get(1));
     ctx.out.ok();
@@ -454,6 +476,7 @@ fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .set_string(args.get(1), args.get(2), Expire::Clear);
     ctx.dirty += 1;
     notify(ctx, STRING, "set", args.get(1));
+    ctx.propagate_as(&[b"SET", args.get(1), args.get(2)]);
     Ok(())
 }
 
@@ -462,6 +485,7 @@ fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.keys().remove(args.get(1));
         ctx.dirty += 1;
         notify(ctx, GENERIC, "del", args.get(1));
+        ctx.propagate_as(&[b"DEL", args.get(1)]);
     }
     Ok(())
 }
@@ -497,6 +521,15 @@ fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         notify(ctx, GENERIC, event, key);
     }
     ctx.dirty += u64::from(changed);
+    // Never propagated as is: as the PEXPIREAT, DEL or PERSIST it amounted to, or not at all.
+    match (event, at) {
+        ("expire", Some(at)) if crate::propagate::active() => {
+            ctx.propagate_as(&[b"PEXPIREAT", key, &crate::propagate::num(at)]);
+        }
+        ("del", _) => ctx.propagate_as(&[b"DEL", key]),
+        ("persist", _) => ctx.propagate_as(&[b"PERSIST", key]),
+        _ => ctx.prevent_propagation(),
+    }
     Ok(())
 }
 
@@ -660,6 +693,9 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     notify(ctx, STRING, "incrbyfloat", key);
     ctx.dirty += 1;
+    // The result, not the float arithmetic, is propagated (replicas and the AOF may
+    // round differently).
+    ctx.propagate_as(&[b"SET", key, &text, b"KEEPTTL"]);
     ctx.out.bulk(&text);
     Ok(())
 }

@@ -1202,10 +1202,12 @@ fn bpop(ctx: &mut Ctx<'_>, args: Args<'_>, end: PopEnd) -> CmdResult {
         for &key in &names {
             if let Some(n) = pop_reply(&mut keys, out, key, end, 1, PopShape::KeyFlat)? {
                 ctx.dirty += n as u64;
+                ctx.propagate_as(&[zpop_name(end == PopEnd::Min), key]);
                 return Ok(());
             }
         }
     }
+    ctx.prevent_propagation();
     let op = WaitOp::ZPop {
         min: end == PopEnd::Min,
     };
@@ -1231,10 +1233,13 @@ fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         for &key in &names {
             if let Some(n) = pop_reply(&mut keys, out, key, end, count, PopShape::KeyPairs)? {
                 ctx.dirty += n as u64;
+                let n = crate::propagate::num(n);
+                ctx.propagate_as(&[zpop_name(end == PopEnd::Min), key, &n]);
                 return Ok(());
             }
         }
     }
+    ctx.prevent_propagation();
     let op = WaitOp::ZMultiPop {
         min: end == PopEnd::Min,
         count,
@@ -1258,8 +1263,21 @@ pub(crate) fn serve_blocked(
     };
     let end = if min { PopEnd::Min } else { PopEnd::Max };
     match pop_reply(keys, out, key, end, count, shape) {
-        Ok(Some(n)) => Served::Done(n as u64),
+        Ok(Some(n)) => {
+            let n_arg = crate::propagate::num(n);
+            crate::propagate::emit(keys.db_index(), &[zpop_name(min), key, &n_arg]);
+            Served::Done(n as u64)
+        }
         _ => Served::NotReady,
+    }
+}
+
+/// The pop a blocking sorted-set pop propagates as.
+fn zpop_name(min: bool) -> &'static [u8] {
+    if min {
+        b"ZPOPMIN"
+    } else {
+        b"ZPOPMAX"
     }
 }
 

@@ -1026,6 +1026,20 @@ fn script_call(
     if cmd.has(flags::NOSCRIPT) && !super::deny_scripts_disabled() {
         return reject("This Redis command is not allowed from script");
     }
+    let acl = crate::acl::check(
+        srv,
+        st.ctx.client,
+        id,
+        cmd,
+        cargs,
+        crate::acl::LogContext::Lua,
+    );
+    if let Err(denied) = acl {
+        return reject(&format!(
+            "The user executing the script {}",
+            denied.script_text()
+        ));
+    }
     if st.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
         return reject("Write commands are not allowed from read-only scripts.");
     }

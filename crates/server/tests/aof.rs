@@ -1,0 +1,371 @@
+//! The append-only file end to end: every write type survives a `kill -9` through the AOF,
+//! rewritten commands are what Redis 7.0 propagates, BGREWRITEAOF under load is consistent,
+//! truncated files follow `aof-load-truncated`, and directories move between flowkv and
+//! redis-server 7.0 both ways.
+
+mod common;
+
+use common::{int, ok, Server};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A directory that outlives each server started on it.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("flowkv-aof-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    fn aof_dir(&self) -> PathBuf {
+        self.0.join("appendonlydir")
+    }
+
+    /// Every incremental file's bytes, in manifest order.
+    fn incr_text(&self) -> String {
+        let manifest = std::fs::read_to_string(self.aof_dir().join("appendonly.aof.manifest"))
+            .expect("manifest");
+        manifest
+            .lines()
+            .filter(|l| l.ends_with("type i"))
+            .map(|l| {
+                let name = l.split(' ').nth(1).unwrap();
+                let bytes = std::fs::read(self.aof_dir().join(name)).unwrap();
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Server {
+    let d = dir.to_str().unwrap();
+    let mut args = vec![
+        "--dir",
+        d,
+        "--appendonly",
+        "yes",
+        "--enable-debug-command",
+        "yes",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// GET of a key holding a number.
+fn get_int(con: &mut redis::Connection, key: &str) -> i64 {
+    let v: String = redis::cmd("GET").arg(key).query(con).unwrap();
+    v.parse().unwrap()
+}
+
+fn wait_rewrite(con: &mut redis::Connection) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One value of every type, written with commands Redis rewrites before propagating.
+fn write_everything(con: &mut redis::Connection) {
+    ok(con, &["SET", "s", "v"]);
+    ok(con, &["SET", "sx", "v", "EX", "1000"]);
+    ok(con, &["SETEX", "se", "1000", "v"]);
+    int(con, &["RPUSH", "l", "a", "b", "c"]);
+    int(con, &["SADD", "set", "1", "2", "3", "x"]);
+    let _: Option<String> = redis::cmd("SPOP").arg("set").query(con).unwrap();
+    int(con, &["ZADD", "z", "1", "a", "2", "b"]);
+    int(con, &["HSET", "h", "f", "1", "g", "2"]);
+    let _: String = redis::cmd("HINCRBYFLOAT")
+        .arg("h")
+        .arg("f")
+        .arg("0.5")
+        .query(con)
+        .unwrap();
+    let _: String = redis::cmd("INCRBYFLOAT")
+        .arg("fl")
+        .arg("1.5")
+        .query(con)
+        .unwrap();
+    int(con, &["EXPIRE", "l", "1000"]);
+    let _: String = redis::cmd("XADD")
+        .arg("st")
+        .arg("*")
+        .arg("f")
+        .arg("v")
+        .query(con)
+        .unwrap();
+    let _: redis::Value = redis::cmd("EVAL")
+        .arg("redis.call('set','e1','1') redis.call('incr','e1') return 1")
+        .arg(0)
+        .query(con)
+        .unwrap();
+    ok(con, &["SELECT", "2"]);
+    ok(con, &["SET", "db2", "x"]);
+    ok(con, &["SELECT", "0"]);
+}
+
+/// The dataset as (db, key, type, DEBUG DIGEST-VALUE, has TTL).
+fn snapshot(con: &mut redis::Connection) -> Vec<(u8, String, String, String, bool)> {
+    let mut out = Vec::new();
+    for db in [0u8, 2] {
+        ok(con, &["SELECT", &db.to_string()]);
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(con).unwrap();
+        keys.sort();
+        for k in keys {
+            let ty: String = redis::cmd("TYPE").arg(&k).query(con).unwrap();
+            let digest: Vec<String> = redis::cmd("DEBUG")
+                .arg("DIGEST-VALUE")
+                .arg(&k)
+                .query(con)
+                .unwrap();
+            let ttl = int(con, &["PTTL", &k]) > 0;
+            out.push((db, k, ty, digest[0].clone(), ttl));
+        }
+    }
+    ok(con, &["SELECT", "0"]);
+    out
+}
+
+#[test]
+fn every_write_type_survives_kill_9_with_appendfsync_always() {
+    let dir = Dir::new("types");
+    let before = {
+        let s = start(&dir.0, &["--appendfsync", "always"]);
+        let mut con = s.client();
+        write_everything(&mut con);
+        snapshot(&mut con)
+        // Dropping the server kills it with SIGKILL.
+    };
+    assert_eq!(before.len(), 11, "{before:?}");
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    assert_eq!(snapshot(&mut con), before);
+}
+
+#[test]
+fn rewritten_commands_are_what_redis_propagates() {
+    let dir = Dir::new("content");
+    let s = start(&dir.0, &["--appendfsync", "always"]);
+    let mut con = s.client();
+    write_everything(&mut con);
+    let text = dir.incr_text();
+    let cmds: Vec<String> = text
+        .split("*")
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.split("\r\n")
+                .skip(1)
+                .filter(|p| !p.starts_with('$') && !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let has = |prefix: &str| cmds.iter().any(|c| c.starts_with(prefix));
+    assert!(has("SET sx v PXAT "), "{cmds:?}");
+    assert!(has("SET se v PXAT "), "{cmds:?}");
+    assert!(has("SREM set "), "{cmds:?}");
+    assert!(!has("spop"), "{cmds:?}");
+    assert!(has("HSET h f 1.5"), "{cmds:?}");
+    assert!(has("SET fl 1.5 KEEPTTL"), "{cmds:?}");
+    assert!(has("PEXPIREAT l "), "{cmds:?}");
+    assert!(!has("expire") && !has("setex"), "{cmds:?}");
+    assert!(
+        !cmds.iter().any(|c| c.contains(" * ")),
+        "XADD * kept: {cmds:?}"
+    );
+    let multi = cmds.iter().position(|c| c == "MULTI").expect("MULTI");
+    assert_eq!(cmds[multi + 1], "set e1 1");
+    assert_eq!(cmds[multi + 2], "incr e1");
+    assert_eq!(cmds[multi + 3], "EXEC");
+    assert!(!has("EVAL") && !has("eval"), "{cmds:?}");
+    assert!(cmds.contains(&"SELECT 2".to_string()), "{cmds:?}");
+}
+
+#[test]
+fn bgrewriteaof_under_concurrent_writes_is_consistent() {
+    let dir = Dir::new("rewrite");
+    let s = start(&dir.0, &["--appendfsync", "always"]);
+    let port = s.port;
+    let writer = std::thread::spawn(move || {
+        let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let mut last = 0;
+        for i in 0..3000 {
+            last = int(&mut con, &["INCR", "counter"]);
+            int(&mut con, &["RPUSH", "log", &i.to_string()]);
+        }
+        last
+    });
+    let mut con = s.client();
+    for i in 0..2000 {
+        ok(&mut con, &["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    for _ in 0..3 {
+        let r: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+        assert!(r.contains("rewriting"), "{r}");
+        wait_rewrite(&mut con);
+    }
+    let last = writer.join().unwrap();
+    let before = snapshot(&mut con);
+    drop(s);
+    let manifest = std::fs::read_to_string(dir.aof_dir().join("appendonly.aof.manifest")).unwrap();
+    assert!(
+        manifest.starts_with("file appendonly.aof.4.base.rdb seq 4 type b\n"),
+        "{manifest}"
+    );
+    assert_eq!(manifest.lines().count(), 2, "{manifest}");
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    assert_eq!(get_int(&mut con, "counter"), last);
+    assert_eq!(int(&mut con, &["LLEN", "log"]), 3000);
+    assert_eq!(snapshot(&mut con), before);
+}
+
+#[test]
+fn truncated_aof_follows_aof_load_truncated() {
+    let dir = Dir::new("trunc");
+    {
+        let s = start(&dir.0, &["--appendfsync", "always"]);
+        let mut con = s.client();
+        ok(&mut con, &["SET", "a", "1"]);
+        ok(&mut con, &["SET", "b", "2"]);
+    }
+    let incr = dir.aof_dir().join("appendonly.aof.1.incr.aof");
+    let mut bytes = std::fs::read(&incr).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    std::fs::write(&incr, &bytes).unwrap();
+    // With aof-load-truncated no the server refuses to start.
+    let d = dir.0.to_str().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_flowkv-server"))
+        .args(["--port", &common::free_port().to_string(), "--dir", d])
+        .args(["--appendonly", "yes", "--aof-load-truncated", "no"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    // With yes it loads what is whole and cuts the tail off.
+    let s = start(&dir.0, &["--aof-load-truncated", "yes"]);
+    let mut con = s.client();
+    assert_eq!(get_int(&mut con, "a"), 1);
+    assert_eq!(int(&mut con, &["EXISTS", "b"]), 0);
+    ok(&mut con, &["SET", "c", "3"]);
+    drop(s);
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    assert_eq!(get_int(&mut con, "c"), 3);
+}
+
+#[test]
+fn everysec_loses_at_most_a_second_and_config_set_turns_aof_on() {
+    let dir = Dir::new("everysec");
+    let d = dir.0.to_str().unwrap();
+    let s = Server::start(&["--dir", d, "--enable-debug-command", "yes"]);
+    let mut con = s.client();
+    ok(&mut con, &["SET", "before", "1"]);
+    ok(&mut con, &["CONFIG", "SET", "appendonly", "yes"]);
+    wait_rewrite(&mut con);
+    for i in 0..100 {
+        ok(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    ok(&mut con, &["DEBUG", "LOADAOF"]);
+    assert_eq!(int(&mut con, &["DBSIZE"]), 101);
+    drop(s);
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    assert_eq!(int(&mut con, &["DBSIZE"]), 101);
+}
+
+/// Runs redis-server 7.0 on `dir` with AOF on; `None` if it is not installed.
+fn redis_server(dir: &Path) -> Option<(std::process::Child, u16)> {
+    let port = common::free_port();
+    let child = std::process::Command::new("/usr/bin/redis-server")
+        .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+        .args(["--appendonly", "yes", "--save", ""])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut con) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .and_then(|c| c.get_connection())
+        {
+            let loading: redis::RedisResult<String> = redis::cmd("PING").query(&mut con);
+            if loading.is_ok() {
+                return Some((child, port));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn aof_directories_move_between_redis_and_flowkv() {
+    if !Path::new("/usr/bin/redis-server").exists() {
+        eprintln!("redis-server not installed: interop test skipped");
+        return;
+    }
+    let dir = Dir::new("interop");
+    // Redis writes (base + incremental), flowkv loads.
+    let (mut redis, port) = redis_server(&dir.0).expect("redis-server");
+    let mut rc = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    ok(&mut rc, &["SET", "from_redis", "1"]);
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut rc).unwrap();
+    wait_rewrite(&mut rc);
+    int(&mut rc, &["RPUSH", "rl", "a", "b"]);
+    ok(&mut rc, &["SET", "rx", "v", "EX", "1000"]);
+    let _: String = redis::cmd("INCRBYFLOAT")
+        .arg("rf")
+        .arg("2.5")
+        .query(&mut rc)
+        .unwrap();
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    assert_eq!(get_int(&mut con, "from_redis"), 1);
+    assert_eq!(int(&mut con, &["LLEN", "rl"]), 2);
+    assert!(int(&mut con, &["TTL", "rx"]) > 900);
+    assert_eq!(
+        common::bulk(&mut con, &["GET", "rf"]).as_deref(),
+        Some("2.5")
+    );
+    // flowkv writes (its own rewrite + incremental), Redis loads.
+    ok(&mut con, &["SET", "from_flowkv", "2"]);
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    wait_rewrite(&mut con);
+    int(&mut con, &["SADD", "fs", "x", "y"]);
+    int(&mut con, &["EXPIRE", "fs", "1000"]);
+    drop(s);
+    let (mut redis, port) = redis_server(&dir.0).expect("redis-server");
+    let mut rc = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(get_int(&mut rc, "from_flowkv"), 2);
+    assert_eq!(get_int(&mut rc, "from_redis"), 1);
+    assert_eq!(int(&mut rc, &["SCARD", "fs"]), 2);
+    assert!(int(&mut rc, &["TTL", "fs"]) > 900);
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
