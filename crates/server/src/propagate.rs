@@ -241,6 +241,29 @@ impl Ctx<'_> {
     }
 }
 
+/// For commands whose effect depends on the clock, randomness or lease tokens (CACHE.FILL,
+/// CL.THROTTLE…): propagates the state they left `key` in instead of the command —
+/// `RESTORE key <unix-ms or 0> <payload> REPLACE ABSTTL`, or `DEL key` if it is gone — so a
+/// replay reproduces it exactly. Call once per key changed, then
+/// [`Ctx::prevent_propagation`].
+pub fn key_state(ctx: &mut Ctx<'_>, key: &[u8]) {
+    if !active() {
+        return;
+    }
+    let opts = crate::commands::persist::write_options(ctx.srv);
+    let state = ctx
+        .keys()
+        .peek(key)
+        .map(|e| (flowkv_persist::dump_payload(e, opts), e.expire_at()));
+    match state {
+        Some((payload, at)) => {
+            let at = num(at.unwrap_or(0));
+            ctx.also_propagate(&[&b"RESTORE"[..], key, &at, &payload, b"REPLACE", b"ABSTTL"]);
+        }
+        None => ctx.also_propagate(&[b"DEL", key]),
+    }
+}
+
 /// Formats a number as an argument.
 pub fn num(n: impl std::fmt::Display) -> Vec<u8> {
     n.to_string().into_bytes()

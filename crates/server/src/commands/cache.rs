@@ -220,6 +220,8 @@ fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .and_then(|c| c.lease)
         .map(|l| l.until);
     ctx.dirty += u64::from(created);
+    // Leases are not data (a restart drops them): nothing to replay.
+    ctx.prevent_propagation();
     if outcome == CacheRead::Pending && wait_ms > 0 {
         // Wait for the fill, but no longer than the lease: once it ends, a new read may win.
         let deadline = ctx.now_ms.saturating_add(wait_ms);
@@ -268,7 +270,10 @@ fn fill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         keys.set_expire(key, Some(fresh_until + grace));
         ctx.dirty += 1;
         wake(ctx, key);
+        // The token and the jittered TTL replay as the stored state.
+        crate::propagate::key_state(ctx, key);
     }
+    ctx.prevent_propagation();
     ctx.out.int(i64::from(stored));
     Ok(())
 }
@@ -297,7 +302,9 @@ fn invalidate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.dirty += n;
     for key in args.iter().skip(1) {
         wake(ctx, key);
+        crate::propagate::key_state(ctx, key);
     }
+    ctx.prevent_propagation();
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -316,6 +323,7 @@ fn release(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if released {
         wake(ctx, key);
     }
+    ctx.prevent_propagation();
     ctx.out.int(i64::from(released));
     Ok(())
 }

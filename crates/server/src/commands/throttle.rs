@@ -165,7 +165,10 @@ fn throttle(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             keys.remove(key);
         }
         ctx.dirty += 1;
+        // The clock-derived state replays as it is, not recomputed at replay time.
+        crate::propagate::key_state(ctx, key);
     }
+    ctx.prevent_propagation();
     ctx.out.array(5);
     ctx.out.int(i64::from(out.limited));
     ctx.out.int(limit.limit);
