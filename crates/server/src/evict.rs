@@ -497,6 +497,14 @@ thread_local! {
     /// Whether memory was over the limit with nothing to evict when the current command
     /// started (Redis's pre_command_oom_state).
     static PRE_COMMAND_OOM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether the script running on this thread declared `allow-oom`.
+    static SCRIPT_ALLOWS_OOM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Records whether the script starting on this thread declared `allow-oom` (Redis's
+/// SCRIPT_ALLOW_OOM: then nothing it runs is refused for memory).
+pub fn set_script_allows_oom(allow: bool) {
+    SCRIPT_ALLOWS_OOM.with(|c| c.set(allow));
 }
 
 /// True if the command running on this thread started out of memory.
@@ -507,7 +515,9 @@ pub fn oom_at_start() -> bool {
 /// For a command a script runs: the OOM error if the script started out of memory, has
 /// not written yet (`dirty` is 0) and this command may grow the dataset.
 pub fn script_write_denied(cmd: &Command, dirty: u64) -> Option<CmdError> {
-    (dirty == 0 && cmd.has(flags::DENYOOM) && oom_at_start()).then(|| CmdError::msg(OOM))
+    let allowed = SCRIPT_ALLOWS_OOM.with(|c| c.get());
+    (!allowed && dirty == 0 && cmd.has(flags::DENYOOM) && oom_at_start())
+        .then(|| CmdError::msg(OOM))
 }
 
 /// The cron's part: keeps `used_memory` calibrated and, while over the limit, evicts for up

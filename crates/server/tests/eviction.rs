@@ -168,6 +168,15 @@ fn volatile_ttl() {
 #[test]
 fn noeviction_refuses_writes_and_serves_reads() {
     let (_srv, mut con) = start("noeviction");
+    // FUNCTION LOAD may grow memory too: load before filling it.
+    let lib = "#!lua name=lib\nredis.register_function{function_name='f', \
+               callback=function() return redis.call('set','y','1') end, flags={'allow-oom'}}";
+    let name: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(lib)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(name, "lib");
     let err = write(&mut con, "k", keys_for(3 * CAP), None).expect("OOM");
     assert_eq!(
         err,
@@ -189,6 +198,15 @@ fn noeviction_refuses_writes_and_serves_reads() {
         .query(&mut con)
         .unwrap();
     assert_eq!(r, 7);
+    // A script or function declaring allow-oom may write anyway.
+    let r: String = redis::cmd("EVAL")
+        .arg("#!lua flags=allow-oom\nreturn redis.call('set','x','y')")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(r, "OK");
+    let r: String = redis::cmd("FCALL").arg("f").arg(0).query(&mut con).unwrap();
+    assert_eq!(r, "OK");
     // MULTI: queueing under OOM dooms the transaction.
     common::ok(&mut con, &["MULTI"]);
     let e = common::err(&mut con, &["SET", "x", "1"]);

@@ -311,6 +311,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cm
         name: &sha,
         nkeys,
         read_only: ro || no_writes,
+        allow_oom: !compat && script.flags & sflags::ALLOW_OOM != 0,
         command: args,
     };
     vm::run_script(ctx, &sha, &script, inv)
@@ -338,6 +339,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
         name: &name,
         nkeys,
         read_only: ro || no_writes,
+        allow_oom: fl & sflags::ALLOW_OOM != 0,
         command: args,
     };
     vm::run_function(ctx, inv)

@@ -1080,6 +1080,8 @@ pub struct Invocation<'x> {
     /// How many of the arguments after the key count are keys.
     pub nkeys: usize,
     pub read_only: bool,
+    /// The script declared `allow-oom`: its commands run even out of memory.
+    pub allow_oom: bool,
     /// The whole command line: `name script|function numkeys key... arg...`.
     pub command: Args<'x>,
 }
@@ -1218,6 +1220,7 @@ fn execute(
     let db = ctx.client.db;
     let srv = ctx.srv;
     let lua = vm.lua.clone();
+    crate::evict::set_script_allows_oom(inv.allow_oom);
     let outcome = {
         let state = RefCell::new(CallState {
             ctx: &mut *ctx,
