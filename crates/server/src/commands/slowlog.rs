@@ -101,8 +101,8 @@ const SENSITIVE_CONFIGS: &[&str] = &[
 ];
 
 /// The arguments as the slow log and MONITOR show them: secrets replaced by "(redacted)",
-/// as Redis redacts them (AUTH, HELLO's AUTH, MIGRATE's AUTH/AUTH2, sensitive CONFIG SET
-/// values).
+/// as Redis redacts them (AUTH, HELLO's AUTH, MIGRATE's AUTH/AUTH2, everything after ACL
+/// SETUSER, sensitive CONFIG SET values).
 pub fn visible_args<'a>(args: Args<'a>) -> Vec<Cow<'a, [u8]>> {
     let mut out: Vec<Cow<'a, [u8]>> = args.iter().map(Cow::Borrowed).collect();
     let redact = |out: &mut Vec<Cow<'a, [u8]>>, i: usize| {
@@ -121,6 +121,8 @@ pub fn visible_args<'a>(args: Args<'a>) -> Vec<Cow<'a, [u8]>> {
                 redact(&mut out, i + 2);
             }
         }
+    } else if is(b"acl") && args.len() > 2 && args.get(1).eq_ignore_ascii_case(b"setuser") {
+        (2..args.len()).for_each(|i| redact(&mut out, i));
     } else if is(b"migrate") {
         for i in 6..args.len() {
             let a = args.get(i);
@@ -337,5 +339,8 @@ mod tests {
         let c = show(&[b"config", b"set", b"masterauth", b"s", b"maxclients", b"10"]);
         assert_eq!(c[3], b"(redacted)");
         assert_eq!(c[5], b"10");
+        let a = show(&[b"ACL", b"SETUSER", b"bob", b">pw", b"+get"]);
+        assert_eq!(a[1], b"SETUSER");
+        assert!(a[2..].iter().all(|x| x == b"(redacted)"));
     }
 }
