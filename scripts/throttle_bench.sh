@@ -14,26 +14,8 @@ ROUNDS=${1:-5}
 REQUESTS=${2:-200000}
 FLOWKV=${FLOWKV:-target/release/flowkv-server}
 PORT_BASE=${PORT_BASE:-21850}
-REDIS_PORT=$PORT_BASE
-FLOWKV_PORT=$((PORT_BASE + 1))
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-[ -x "$FLOWKV" ] || { echo "build first: cargo build --release -p flowkv-server" >&2; exit 1; }
-
-taskset -c 0 redis-server --port "$REDIS_PORT" --save '' --appendonly no --dir "$DIR" \
-    --dbfilename redis.rdb >/dev/null 2>&1 &
-PIDS+=($!)
-taskset -c 0 "$FLOWKV" --port "$FLOWKV_PORT" --threads 1 --save '' --dir "$DIR" >/dev/null 2>&1 &
-PIDS+=($!)
-for p in "$REDIS_PORT" "$FLOWKV_PORT"; do
-    for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+# shellcheck source=lib/server_pair.sh
+. "$(dirname "$0")/lib/server_pair.sh"
 
 # redis-cell's algorithm (see crates/server/src/commands/throttle.rs), in microseconds.
 read -r -d '' GCRA <<'LUA' || true
@@ -63,14 +45,14 @@ return {limited, burst + 1, remaining, retry, math.ceil(ttl / 1000000)}
 LUA
 SHA=$(redis-cli -p "$REDIS_PORT" script load "$GCRA")
 
-run() { # port, command words...
-    local port=$1
-    shift
-    taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$REQUESTS" -r 100000 --csv "$@" 2>/dev/null |
-        awk -F'"' 'NR == 2 { print $4 }'
+# The Lua GCRA on redis, CL.THROTTLE on flowkv.
+throttle() {
+    if [ "$1" = "$REDIS_PORT" ]; then
+        bench_run "$1" EVALSHA "$SHA" 1 'rl:__rand_int__' 9 100 60 1
+    else
+        bench_run "$1" CL.THROTTLE 'rl:__rand_int__' 9 100 60 1
+    fi
 }
-redis_run() { run "$REDIS_PORT" EVALSHA "$SHA" 1 'rl:__rand_int__' 9 100 60 1; }
-flowkv_run() { run "$FLOWKV_PORT" CL.THROTTLE 'rl:__rand_int__' 9 100 60 1; }
 
 # Both must answer the same shape before timing.
 redis-cli -p "$REDIS_PORT" evalsha "$SHA" 1 probe 9 100 60 1 | tr '\n' ' '
@@ -78,12 +60,4 @@ echo " <- redis (Lua GCRA)"
 redis-cli -p "$FLOWKV_PORT" cl.throttle probe 9 100 60 1 | tr '\n' ' '
 echo " <- flowkv (CL.THROTTLE)"
 
-ratios=()
-for r in $(seq "$ROUNDS"); do
-    if ((r % 2)); then a=$(redis_run); b=$(flowkv_run); else b=$(flowkv_run); a=$(redis_run); fi
-    ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')
-    ratios+=("$ratio")
-    printf 'round %d: redis EVALSHA %s req/s, flowkv CL.THROTTLE %s req/s, ratio %s\n' "$r" "$a" "$b" "$ratio"
-done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-echo "throttle_bench: median ratio flowkv/redis = $median"
+compare_rounds throttle_bench throttle

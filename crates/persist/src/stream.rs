@@ -233,8 +233,11 @@ fn read_node(s: &mut StreamValue, master: StreamId, lp: &[u8], limits: NodeLimit
                 );
             }
         } else {
-            let n = usize::try_from(int(&mut it)?).map_err(|_| corrupt("bad stream entry"))?;
-            for _ in 0..n * 2 {
+            let n = usize::try_from(int(&mut it)?)
+                .ok()
+                .and_then(|n| n.checked_mul(2))
+                .ok_or_else(|| corrupt("bad stream entry"))?;
+            for _ in 0..n {
                 strings.push(
                     it.next()
                         .ok_or_else(|| corrupt("bad stream entry"))?

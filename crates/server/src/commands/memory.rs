@@ -143,6 +143,12 @@ fn kv(out: &mut flowkv_protocol::Reply<'_>, name: &str, v: i64) {
     out.int(v);
 }
 
+/// One ratio or percentage of MEMORY STATS.
+fn kd(out: &mut flowkv_protocol::Reply<'_>, name: &str, v: f64) {
+    out.bulk(name.as_bytes());
+    out.double(v);
+}
+
 /// MEMORY STATS: where the memory goes, as Redis's map of named figures.
 fn stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let info = info_memory(ctx);
@@ -207,29 +213,27 @@ fn stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             a as f64 * 100.0 / b as f64
         }
     };
-    out.bulk(b"dataset.percentage");
-    out.double(pct(dataset, used - startup));
-    out.bulk(b"peak.percentage");
-    out.double(pct(used, num("used_memory_peak")));
+    kd(out, "dataset.percentage", pct(dataset, used - startup));
+    kd(out, "peak.percentage", pct(used, num("used_memory_peak")));
     kv(out, "allocator.allocated", num("allocator_allocated"));
     kv(out, "allocator.active", num("allocator_active"));
     kv(out, "allocator.resident", num("allocator_resident"));
-    out.bulk(b"allocator-fragmentation.ratio");
-    out.double(ratio("allocator_frag_ratio"));
-    out.bulk(b"allocator-fragmentation.bytes");
-    out.int(num("allocator_frag_bytes"));
-    out.bulk(b"allocator-rss.ratio");
-    out.double(ratio("allocator_rss_ratio"));
-    out.bulk(b"allocator-rss.bytes");
-    out.int(num("allocator_rss_bytes"));
-    out.bulk(b"rss-overhead.ratio");
-    out.double(ratio("rss_overhead_ratio"));
-    out.bulk(b"rss-overhead.bytes");
-    out.int(num("rss_overhead_bytes"));
-    out.bulk(b"fragmentation");
-    out.double(ratio("mem_fragmentation_ratio"));
-    out.bulk(b"fragmentation.bytes");
-    out.int(num("mem_fragmentation_bytes"));
+    kd(
+        out,
+        "allocator-fragmentation.ratio",
+        ratio("allocator_frag_ratio"),
+    );
+    kv(
+        out,
+        "allocator-fragmentation.bytes",
+        num("allocator_frag_bytes"),
+    );
+    kd(out, "allocator-rss.ratio", ratio("allocator_rss_ratio"));
+    kv(out, "allocator-rss.bytes", num("allocator_rss_bytes"));
+    kd(out, "rss-overhead.ratio", ratio("rss_overhead_ratio"));
+    kv(out, "rss-overhead.bytes", num("rss_overhead_bytes"));
+    kd(out, "fragmentation", ratio("mem_fragmentation_ratio"));
+    kv(out, "fragmentation.bytes", num("mem_fragmentation_bytes"));
     Ok(())
 }
 
