@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use flowkv_protocol::{Proto, Reply};
-use flowkv_store::num::parse_f64;
+use flowkv_store::num::{parse_f64, parse_i64};
 use flowkv_store::{KeyStats, Keys, ShardSet};
 use parking_lot::Mutex;
 
@@ -232,6 +232,19 @@ pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
     } else {
         now_ms.saturating_add(ms as u64)
     })
+}
+
+/// Parses a timeout in whole milliseconds (XREAD BLOCK, CLIENT PAUSE) into a deadline in unix
+/// ms, 0 meaning none.
+pub fn parse_timeout_ms(arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
+    let ms = parse_i64(arg).ok_or(CmdError::msg(
+        "ERR timeout is not an integer or out of range",
+    ))?;
+    match u64::try_from(ms) {
+        Err(_) => Err(CmdError::msg("ERR timeout is negative")),
+        Ok(0) => Ok(0),
+        Ok(ms) => Ok(now_ms.saturating_add(ms)),
+    }
 }
 
 /// The state of a blocked connection, kept in its [`crate::client::Client`].

@@ -45,6 +45,9 @@ pub struct Client {
     /// The command that blocked (table id, arguments, time its first run took in ns): the
     /// slow log and latency histogram record it when it is served, as Redis does.
     pub blocked_cmd: Option<(usize, flowkv_protocol::OwnedArgs, u64)>,
+    /// The next command waits for CLIENT PAUSE to end: it stays unparsed in the query
+    /// buffer and the connection runs nothing until its worker retries it.
+    pub postponed: bool,
     /// The open transaction, between MULTI and EXEC/DISCARD.
     pub multi: Option<crate::transaction::MultiState>,
     /// Keys this client WATCHes.
@@ -97,6 +100,8 @@ pub mod flag {
     pub const NOLOOP: u32 = 1 << 14;
     /// CLIENT CACHING YES/NO applies to the next command (not shown).
     pub const CACHING: u32 = 1 << 15;
+    /// CLIENT NO-TOUCH ON: lookups keep the keys' LRU/LFU bits (`T`).
+    pub const NO_TOUCH: u32 = 1 << 16;
 
     /// Flag letters in the order CLIENT LIST prints them.
     pub(crate) const LETTERS: &[(u32, char)] = &[
@@ -110,6 +115,7 @@ pub mod flag {
         (DIRTY_CAS, 'd'),
         (READONLY, 'r'),
         (NO_EVICT, 'e'),
+        (NO_TOUCH, 'T'),
     ];
 }
 
@@ -295,6 +301,7 @@ impl Client {
             user: None,
             blocked: None,
             blocked_cmd: None,
+            postponed: false,
             multi: None,
             watched: Vec::new(),
             subs: Default::default(),

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use flowkv_store::glob::glob_match;
+use flowkv_store::keyspace::MAX_STAT_PREFIXES;
 use flowkv_store::num::parse_i64;
 use parking_lot::RwLock;
 
@@ -79,6 +80,8 @@ pub enum Special {
     ReplicaOf,
     /// `latency-tracking-info-percentiles <p> ...`.
     LatencyPercentiles,
+    /// `stats-key-prefixes <prefix> ...` (at most [`MAX_STAT_PREFIXES`]).
+    StatsKeyPrefixes,
 }
 
 impl Type {
@@ -95,6 +98,7 @@ impl Type {
                         | Special::Bind
                         | Special::ReplicaOf
                         | Special::LatencyPercentiles
+                        | Special::StatsKeyPrefixes
                 )
         )
     }
@@ -422,7 +426,7 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     d("metrics-password", STR, ""),
     // Space-separated key prefixes with their own statistics (docs/OBSERVABILITY.md).
-    d("stats-key-prefixes", STR, ""),
+    d("stats-key-prefixes", special(Special::StatsKeyPrefixes), ""),
     // Persistence.
     protected(d("dir", special(Special::Dir), ".")),
     protected(d(
@@ -878,6 +882,14 @@ fn normalize_special(s: Special, words: &[&str], current: &str) -> Result<String
             let flags = keyspace_events_flags(words[0])
                 .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
             Ok(keyspace_events_string(flags))
+        }
+        Special::StatsKeyPrefixes => {
+            if words.len() > MAX_STAT_PREFIXES {
+                return Err(format!(
+                    "Too many key prefixes (at most {MAX_STAT_PREFIXES})."
+                ));
+            }
+            Ok(words.join(" "))
         }
         Special::Bind => {
             if words.len() > MAX_BIND_ADDRESSES {
@@ -1478,6 +1490,8 @@ fn rewrite_lines(dir: &Directive, v: &str) -> Vec<(String, bool)> {
             Special::Bind if !changed => Vec::new(),
             Special::ReplicaOf if v.is_empty() => Vec::new(),
             Special::ReplicaOf => vec![(format!("{name} {v}"), true)],
+            Special::StatsKeyPrefixes if v.is_empty() => Vec::new(),
+            Special::StatsKeyPrefixes => vec![(format!("{name} {}", repr(v)), changed)],
             Special::Bind | Special::OomScoreAdjValues | Special::LatencyPercentiles => plain(v),
         },
     }

@@ -27,6 +27,11 @@ pub struct Exec<'a> {
 pub fn execute(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>) {
     let reply_start = out.len();
     run(ex, client, out, args);
+    if client.postponed {
+        // Not run yet (CLIENT PAUSE): it runs again later, and only then counts as the
+        // command CLIENT REPLY SKIP applies to.
+        return;
+    }
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => out.truncate(reply_start),
@@ -139,6 +144,14 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         }
         return;
     }
+    // CLIENT PAUSE: leave the command in the query buffer; the worker runs it again when
+    // the pause ends (queued commands of a transaction wait too, as in Redis).
+    if srv.pause.holds(cmd, args, client.multi.as_ref()) {
+        // CLIENT LIST shows what it waits to run, as Redis does.
+        client.shared.last_cmd.store(id as u32 + 1, Relaxed);
+        client.postponed = true;
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !MULTI_CONTROL.contains(&t.full_name(id)) {
             if cmd.has(flags::NO_MULTI) {
@@ -202,6 +215,13 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
             Some(srv.keyspace.lock(&set))
         }
     };
+    let mut locked = locked;
+    if let Some(l) = locked.as_mut() {
+        // CLIENT NO-TOUCH: the client's lookups keep the keys' LRU/LFU bits, except TOUCH's.
+        if client.shared.has_flag(crate::client::flag::NO_TOUCH) && cmd.name != "touch" {
+            l.set_no_touch(true);
+        }
+    }
     // Two clock reads per command, as Redis does: the start gives the command its fixed
     // "now" and both give its duration for commandstats, latency tracking and the slow log.
     let started_ns = unix_ns();

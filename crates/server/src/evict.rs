@@ -26,6 +26,7 @@ use rand::SeedableRng;
 use crate::command::{flags, Command};
 use crate::config::{notify, Config};
 use crate::error::CmdError;
+use crate::scripting::command_flags;
 use crate::server::{unix_ms, Server};
 use crate::transaction::MultiState;
 
@@ -280,7 +281,8 @@ fn time_limit(tenacity: u32) -> Option<Duration> {
 pub fn perform(srv: &Server, events: &mut Vec<KeyEvent>) -> Outcome {
     let ev = &srv.evictor;
     let max = ev.maxmemory();
-    if max == 0 {
+    // CLIENT PAUSE keeps the dataset constant: no eviction, and so no OOM either.
+    if max == 0 || srv.pause.in_force() {
         return Outcome::Ok;
     }
     publish(srv);
@@ -458,38 +460,15 @@ pub fn before_command(
     }
     let name = cmd.name;
     let control = matches!(name, "exec" | "discard" | "quit" | "reset");
+    let denyoom = |c: &Command, a: Args<'_>| command_flags(c, a) & flags::DENYOOM != 0;
     let queued_denyoom =
-        || multi.is_some_and(|m| m.queued.iter().any(|q| q.cmd.has(flags::DENYOOM)));
-    let reject = cmd.has(flags::DENYOOM)
-        || (name == "exec" && queued_denyoom())
-        || (multi.is_some() && !control)
-        || script_denies_oom(name, args);
+        || multi.is_some_and(|m| m.queued.iter().any(|q| denyoom(q.cmd, q.args.as_args())));
+    let reject =
+        denyoom(cmd, args) || (name == "exec" && queued_denyoom()) || (multi.is_some() && !control);
     if reject {
         Err(CmdError::msg(OOM))
     } else {
         Ok(())
-    }
-}
-
-/// True for a script or function whose shebang flags mark it as a writer that did not
-/// declare `allow-oom` (Redis refuses such scripts up front under OOM; scripts without
-/// a shebang are refused only at their first write, see [`script_write_denied`]).
-fn script_denies_oom(name: &str, args: Args<'_>) -> bool {
-    use crate::scripting::sflags;
-    let writer = |fl: u32| fl & (sflags::EVAL_COMPAT | sflags::NO_WRITES | sflags::ALLOW_OOM) == 0;
-    match name {
-        "eval" => {
-            crate::scripting::script_for_body(args.get(1)).is_ok_and(|(_, s, _)| writer(s.flags))
-        }
-        "evalsha" => {
-            crate::scripting::script_get(args.get(1)).is_some_and(|(_, s)| writer(s.flags))
-        }
-        "fcall" => {
-            let name = String::from_utf8_lossy(args.get(1));
-            crate::scripting::with_libraries(|l, _| l.function(&name).map(|(_, f)| f.flags))
-                .is_some_and(|fl| fl & (sflags::NO_WRITES | sflags::ALLOW_OOM) == 0)
-        }
-        _ => false,
     }
 }
 

@@ -219,7 +219,7 @@ fn clients(srv: &Server, l: &mut Lines) {
     l.field("client_recent_max_input_buffer", max_in);
     l.field("client_recent_max_output_buffer", max_out);
     let (blocked, timed) = srv.blocked.counts();
-    l.field("blocked_clients", blocked);
+    l.field("blocked_clients", blocked + srv.pause.postponed());
     l.field("tracking_clients", srv.tracking().info(srv).0);
     l.field("clients_in_timeout_table", timed);
 }

@@ -19,6 +19,7 @@ pub mod latency;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod pause;
 pub mod prefix_stats;
 pub mod propagate;
 pub mod pubsub;

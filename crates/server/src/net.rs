@@ -93,6 +93,8 @@ pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
                 blocked: HashMap::new(),
                 deadlines: BTreeSet::new(),
                 by_id: HashMap::new(),
+                postponed: Vec::new(),
+                pause_epoch: 0,
             };
             w.run();
         })?;
@@ -129,6 +131,10 @@ struct Worker {
     deadlines: BTreeSet<(u64, u64)>,
     /// Connections by client id, for pub/sub deliveries.
     by_id: HashMap<u64, usize>,
+    /// Connections whose next command waits for CLIENT PAUSE to end.
+    postponed: Vec<usize>,
+    /// The pause epoch (see [`crate::pause::Pause::epoch`]) `postponed` was last retried at.
+    pause_epoch: u64,
 }
 
 impl Worker {
@@ -141,6 +147,12 @@ impl Worker {
             if let Some(&(deadline, _)) = self.deadlines.first() {
                 let left = deadline.saturating_sub(unix_ms());
                 wait = wait.min(Duration::from_millis(left));
+            }
+            if !self.postponed.is_empty() {
+                let now = unix_ms();
+                if let Some(end) = self.srv.pause.end_ms(now) {
+                    wait = wait.min(Duration::from_millis(end + 1 - now));
+                }
             }
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -166,6 +178,7 @@ impl Worker {
             self.drain_messages();
             let now = unix_ms();
             self.expire_blocked(now);
+            self.retry_postponed();
             self.publish_swept();
             self.srv.workers[self.id].absorb(&mut self.kstats);
             if now.saturating_sub(last_check) >= 1000 {
@@ -253,6 +266,10 @@ impl Worker {
             return;
         }
         let mut c = self.conns.remove(key);
+        if c.client.postponed {
+            self.srv.pause.note_postponed(false);
+            self.postponed.retain(|&k| k != key);
+        }
         if let Some(b) = c.client.blocked {
             self.srv.blocked.cancel(&self.srv, b.token);
             self.blocked.remove(&b.token);
@@ -393,9 +410,18 @@ impl Worker {
         self.flush(key);
     }
 
-    /// Starts tracking the timeout of a client that has just blocked.
+    /// Starts tracking the timeout of a client that has just blocked, or notes one whose
+    /// command CLIENT PAUSE postponed.
     fn track_blocked(&mut self, key: usize) {
-        let Some(b) = self.conns.get(key).and_then(|c| c.client.blocked) else {
+        let Some(c) = self.conns.get(key) else {
+            return;
+        };
+        if c.client.postponed && !self.postponed.contains(&key) {
+            self.srv.pause.note_postponed(true);
+            c.client.shared.set_flag(flag::BLOCKED, true);
+            self.postponed.push(key);
+        }
+        let Some(b) = c.client.blocked else {
             return;
         };
         if self.blocked.insert(b.token, key).is_none() && b.deadline_ms != 0 {
@@ -435,6 +461,42 @@ impl Worker {
         }
         self.track_blocked(key);
         self.flush(key);
+    }
+
+    /// Runs the commands CLIENT PAUSE postponed once the pause has ended or changed (a
+    /// changed pause may allow some; the others are postponed again).
+    fn retry_postponed(&mut self) {
+        if self.postponed.is_empty() {
+            return;
+        }
+        let epoch = self.srv.pause.epoch();
+        if epoch == self.pause_epoch && self.srv.pause.in_force() {
+            return;
+        }
+        self.pause_epoch = epoch;
+        let srv = self.srv.clone();
+        for key in std::mem::take(&mut self.postponed) {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            c.client.postponed = false;
+            srv.pause.note_postponed(false);
+            c.client.shared.set_flag(flag::BLOCKED, false);
+            let mut ex = Exec {
+                srv: &srv,
+                wstats: &srv.workers[self.id],
+                kstats: &mut self.kstats,
+                last_ms: 0,
+            };
+            let (close, _) = run_commands(&mut ex, c);
+            c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+            if close {
+                self.close(key);
+                continue;
+            }
+            self.track_blocked(key);
+            self.flush(key);
+        }
     }
 
     /// Answers blocked clients whose timeout has passed with a null, as Redis does.
@@ -486,7 +548,7 @@ fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
         authenticated: c.client.authenticated,
     };
     let mut want = READ_CHUNK;
-    while c.client.blocked.is_none() && !c.client.close_after_reply {
+    while c.client.blocked.is_none() && !c.client.postponed && !c.client.close_after_reply {
         let buf = &c.rbuf[c.start..c.end];
         match c.parser.parse(buf, &limits) {
             Ok(Parsed::Command { consumed }) => {
@@ -499,6 +561,10 @@ fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
                 c.client.shared.qbuf.store(c.end - c.start, Relaxed);
                 let reply_start = c.out.len();
                 execute(ex, &mut c.client, &mut c.out, args);
+                if c.client.postponed {
+                    // Left unconsumed: it runs again when the pause ends.
+                    break;
+                }
                 after_execute(ex, &mut c.client, &mut c.out, reply_start, args);
                 // AUTH/HELLO/RESET change the limits for what follows.
                 limits.authenticated = c.client.authenticated;

@@ -167,6 +167,8 @@ pub struct Server {
     pub mailboxes: Mutex<Vec<WorkerHandle>>,
     /// Clients waiting in blocking commands.
     pub blocked: crate::blocking::Registry,
+    /// CLIENT PAUSE state.
+    pub pause: crate::pause::Pause,
     /// WATCHed keys.
     pub watches: crate::transaction::Watches,
     /// Wakes the acceptor thread (shutdown).
@@ -210,6 +212,7 @@ impl Server {
             shutdown_save_settled: AtomicBool::new(false),
             mailboxes: Mutex::new(Vec::new()),
             blocked: Default::default(),
+            pause: Default::default(),
             watches: Default::default(),
             main_waker: Mutex::new(None),
             connected: AtomicUsize::new(0),

@@ -315,6 +315,10 @@ const EXTENSIONS: &[(&str, &str)] = &[
         "client|setinfo",
         "Redis 7.2's CLIENT SETINFO: newer clients send it when they connect",
     ),
+    (
+        "client|no-touch",
+        "Redis 7.2's CLIENT NO-TOUCH: monitoring and backup clients read without refreshing LRU/LFU",
+    ),
     ("bf.reserve", BLOOM),
     ("bf.add", BLOOM),
     ("bf.madd", BLOOM),

@@ -503,6 +503,17 @@ fn per_prefix_statistics() {
     run(&mut c, &["CONFIG", "SET", "stats-key-prefixes", "other"]);
     let l = prefix_line(&mut c, 0);
     assert_eq!((l["prefix"].as_str(), l["hits"].as_str()), ("other", "0"));
+    // More than 8 prefixes is refused, and the old list stays.
+    let e = redis::cmd("CONFIG")
+        .arg(&["SET", "stats-key-prefixes", "a b c d e f g h i"])
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert_eq!(
+        format!("{}: {}", e.code().unwrap_or(""), e.detail().unwrap_or("")),
+        "ERR: CONFIG SET failed (possibly related to argument 'stats-key-prefixes') - Too many key prefixes (at most 8)."
+    );
+    let l = prefix_line(&mut c, 0);
+    assert_eq!(l["prefix"].as_str(), "other");
     run(&mut c, &["CONFIG", "SET", "stats-key-prefixes", ""]);
     let info: String = redis::cmd("INFO")
         .arg("keyspace_prefixes")

@@ -316,6 +316,9 @@ pub struct Keyspace {
     /// usual case, costs lookups one atomic load per command.
     stat_prefixes: parking_lot::RwLock<Option<Arc<StatPrefixes>>>,
     stat_prefixes_on: AtomicBool,
+    /// Until when (unix ms) expiry deletes nothing: CLIENT PAUSE keeps the dataset constant,
+    /// so an expired key then reads as absent but stays (see [`Keyspace::pause_expiry_until`]).
+    expiry_paused_until: AtomicU64,
 }
 
 /// At most this many `stats-key-prefixes`.
@@ -378,6 +381,7 @@ impl Keyspace {
             swept_pending: AtomicBool::new(false),
             lfu: AtomicU64::new(0),
             stat_prefixes: parking_lot::RwLock::new(None),
+            expiry_paused_until: AtomicU64::new(0),
             stat_prefixes_on: AtomicBool::new(false),
         }
     }
@@ -482,6 +486,19 @@ impl Keyspace {
         self.trackers.store(n, Relaxed);
     }
 
+    /// Stops expiry from deleting keys until `until_ms` (unix ms; 0 resumes it now): lookups
+    /// report expired keys absent without deleting or counting them, and the active sweep
+    /// skips its work, as Redis does while clients are paused.
+    pub fn pause_expiry_until(&self, until_ms: u64) {
+        self.expiry_paused_until.store(until_ms, Relaxed);
+    }
+
+    /// True if expiry deletes nothing at `now_ms` (see [`Keyspace::pause_expiry_until`]).
+    #[inline]
+    pub fn expiry_paused(&self, now_ms: u64) -> bool {
+        self.expiry_paused_until.load(Relaxed) >= now_ms
+    }
+
     /// True if some client tracks keys.
     #[inline]
     pub fn tracking(&self) -> bool {
@@ -557,6 +574,7 @@ impl Keyspace {
             ready: Vec::new(),
             touched: Vec::new(),
             tracked: Vec::new(),
+            no_touch: false,
         }
     }
 
@@ -575,6 +593,7 @@ impl Keyspace {
             ready: Vec::new(),
             touched: Vec::new(),
             tracked: Vec::new(),
+            no_touch: false,
         }
     }
 
@@ -621,6 +640,9 @@ impl Keyspace {
     /// shard lock one chunk at a time and stops after [`SWEEP_TIME_LIMIT`], so commands never
     /// wait long. Returns how many keys were deleted.
     pub fn sweep_expired(&self, shard: usize, now_ms: u64, max_buckets: usize) -> u64 {
+        if self.expiry_paused(now_ms) {
+            return 0;
+        }
         let started = Instant::now();
         let mut removed = 0;
         let mut scratch = Vec::new();
@@ -803,6 +825,8 @@ pub struct Locked<'a> {
     /// keys, waiting for their invalidations (Redis signals an expired key as modified).
     /// Whatever is left when the locks are dropped goes to [`Keyspace::take_untracked`].
     tracked: Vec<(usize, Box<[u8]>)>,
+    /// Lookups leave the keys' LRU/LFU bits alone (CLIENT NO-TOUCH).
+    no_touch: bool,
 }
 
 /// An expired key waiting for deletion when its [`Locked`] is dropped.
@@ -903,6 +927,11 @@ impl<'a> Locked<'a> {
             }
         }
         captures
+    }
+
+    /// Makes lookups under these locks leave the keys' LRU/LFU bits alone (CLIENT NO-TOUCH).
+    pub fn set_no_touch(&mut self, on: bool) {
+        self.no_touch = on;
     }
 
     /// Takes the keys changed under these locks (see [`Keyspace::set_watchers`]). While
@@ -1088,12 +1117,13 @@ impl Keys<'_, '_> {
             guards,
             stale,
             tracked,
+            no_touch,
             ..
         } = &mut **locked;
         let db = db_in(ks, *all, guards, dbi, h);
         let found = match db.dict.get_mut(h, key) {
             Some(e) if e.is_expired(now) => {
-                if note_stale(stale, dbi, h, key, now) {
+                if !ks.expiry_paused(now) && note_stale(stale, dbi, h, key, now) {
                     stats.expired_keys += 1;
                     if ks.tracking() {
                         tracked.push((dbi, key.into()));
@@ -1105,7 +1135,7 @@ impl Keys<'_, '_> {
                 None
             }
             Some(e) => {
-                if touch {
+                if touch && !*no_touch {
                     e.set_lru(Self::accessed(*lfu, *lru, e.lru(), now));
                 }
                 if change {

@@ -14,6 +14,7 @@ use crate::command::{acl, flags::*, Command, Group};
 use crate::commands::table;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::pause::Kind;
 use crate::server::Server;
 
 /// The user of connections that never authenticated.
@@ -188,6 +189,24 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
             "7.0.0",
             "O(1)",
         ),
+    Command::new("no-touch", 3, Group::Connection)
+        .flags(CLIENT_SELF)
+        .acl(acl::CONNECTION)
+        .handler(client_no_touch)
+        .doc(
+            "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.",
+            "7.2.0",
+            "O(1)",
+        ),
+    Command::new("pause", -3, Group::Connection)
+        .flags(CLIENT_ADMIN)
+        .acl(acl::CONNECTION)
+        .handler(client_pause)
+        .doc(
+            "Stop processing commands from clients for some time",
+            "2.9.50",
+            "O(1)",
+        ),
     Command::new("reply", 3, Group::Connection)
         .flags(CLIENT_SELF)
         .acl(acl::CONNECTION)
@@ -196,6 +215,15 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
             "Instruct the server whether to reply to commands",
             "3.2.0",
             "O(1)",
+        ),
+    Command::new("unpause", 2, Group::Connection)
+        .flags(CLIENT_ADMIN)
+        .acl(acl::CONNECTION)
+        .handler(client_unpause)
+        .doc(
+            "Resume processing of clients that were paused",
+            "6.2.0",
+            "O(N) Where N is the number of paused clients",
         ),
     Command::new("setinfo", 4, Group::Connection)
         .flags(CLIENT_SELF)
@@ -633,6 +661,43 @@ fn client_no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT NO-TOUCH ON|OFF (Redis 7.2): this connection's commands, except TOUCH, leave
+/// the LRU/LFU bits of the keys they read, so a monitoring or backup client does not keep
+/// keys from being evicted.
+fn client_no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = parse_on_off(args.get(2))?;
+    ctx.client.shared.set_flag(flag::NO_TOUCH, on);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: holds back every client's commands (ALL, the default)
+/// or those that may write (WRITE) for `timeout` ms; see [`crate::pause`].
+fn client_pause(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() > 4 {
+        return Err(CmdError::msg(
+            "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+        ));
+    }
+    let kind = match args.len() {
+        3 => Kind::All,
+        _ if args.get(3).eq_ignore_ascii_case(b"write") => Kind::Write,
+        _ if args.get(3).eq_ignore_ascii_case(b"all") => Kind::All,
+        _ => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let end_ms = crate::blocking::parse_timeout_ms(args.get(2), ctx.now_ms)?;
+    ctx.srv.pause.pause(ctx.srv, kind, end_ms, ctx.now_ms);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE: ends a CLIENT PAUSE now; the held commands run.
+fn client_unpause(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.srv.pause.unpause(ctx.srv);
+    ctx.out.ok();
+    Ok(())
+}
+
 fn parse_on_off(v: &[u8]) -> Result<bool, CmdError> {
     if v.eq_ignore_ascii_case(b"on") {
         Ok(true)
@@ -928,6 +993,10 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "    Describe every connection, or those of one type, or those with these IDs.",
         "NO-EVICT (ON|OFF)",
         "    Exempt this connection from client eviction, or not.",
+        "NO-TOUCH (ON|OFF)",
+        "    Leave the LRU/LFU of the keys this connection reads alone, or not.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "REPLY (ON|OFF|SKIP)",
         "    Send replies to this connection, send none, or skip the next one.",
         "SETINFO (LIB-NAME|LIB-VER) <value>",
@@ -939,6 +1008,8 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "    Control server assisted client side caching.",
         "TRACKINGINFO",
         "    Report tracking status for the current connection.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
         "UNBLOCK <client-id> [TIMEOUT|ERROR]",
         "    Unblock a client blocked in a blocking command: it gets the reply of a timeout,",
         "    or an -UNBLOCKED error.",

@@ -28,7 +28,7 @@ pub static COMMANDS: &[Command] = &[
             "O(1) to add every element.",
         ),
     Command::new("pfcount", -2, Group::Hyperloglog)
-        .flags(READONLY)
+        .flags(READONLY | MAY_REPLICATE)
         .acl(acl::HYPERLOGLOG)
         .keys(1, -1, 1)
         .key_specs(&[

@@ -53,7 +53,7 @@ pub static COMMANDS: &[Command] = &[
              is the number of total patterns subscribed in the system (by any client).",
         ),
     Command::new("publish", 3, Group::Pubsub)
-        .flags(PUBSUB | LOADING | STALE | FAST)
+        .flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE)
         .handler(publish)
         .doc(
             "Post a message to a channel",
@@ -82,7 +82,7 @@ pub static COMMANDS: &[Command] = &[
             "O(N) where N is the number of clients already subscribed to a shard channel.",
         ),
     Command::new("spublish", 3, Group::Pubsub)
-        .flags(PUBSUB | LOADING | STALE | FAST)
+        .flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE)
         .keys(1, 1, 1)
         .key_specs(SHARD_CHANNEL)
         .handler(spublish)

@@ -62,7 +62,11 @@ const fn runner(
     complexity: &'static str,
 ) -> Command {
     Command::new(name, -3, Group::Scripting)
-        .flags(if ro { RUN | READONLY } else { RUN })
+        .flags(if ro {
+            RUN | READONLY
+        } else {
+            RUN | MAY_REPLICATE
+        })
         .acl(acl::SCRIPTING)
         .movable_keys(script_keys)
         .locks_all_when(always)
@@ -473,7 +477,7 @@ fn library_name(code: &[u8]) -> Result<String, String> {
 }
 
 /// Validates a library's code and runs it to find its functions.
-fn build_library(code: &[u8]) -> Result<Library, String> {
+pub(crate) fn build_library(code: &[u8]) -> Result<Library, String> {
     let name = library_name(code)?;
     vm::check_library(&name, "LUA", code)
 }

@@ -136,6 +136,39 @@ pub fn script_for_body(body: &[u8]) -> Result<(String, Arc<Script>, bool), Strin
     Ok((sha, script, false))
 }
 
+/// A command's flags as Redis judges them before running it: a script or function that
+/// declares its flags (a shebang, `register_function`) is a writer (`write`, and `denyoom`
+/// unless `allow-oom`) or not (`no-writes`) by them, in place of EVAL's `may-replicate`.
+/// CLIENT PAUSE WRITE and the OOM check read these.
+pub fn command_flags(cmd: &Command, args: flowkv_protocol::Args<'_>) -> u32 {
+    let declared = match cmd.name {
+        "eval" | "eval_ro" => script_for_body(args.get(1)).ok().map(|(_, s, _)| s.flags),
+        "evalsha" | "evalsha_ro" => script_get(args.get(1)).map(|(_, s)| s.flags),
+        "fcall" | "fcall_ro" => {
+            let name = String::from_utf8_lossy(args.get(1));
+            with_libraries(|l, _| l.function(&name).map(|(_, f)| f.flags))
+        }
+        _ => None,
+    };
+    match declared {
+        Some(sf) if sf & sflags::EVAL_COMPAT == 0 => {
+            let mut f =
+                cmd.flags & !(flags::STALE | flags::DENYOOM | flags::WRITE | flags::MAY_REPLICATE);
+            if sf & (sflags::ALLOW_OOM | sflags::NO_WRITES) == 0 {
+                f |= flags::DENYOOM;
+            }
+            if sf & sflags::NO_WRITES == 0 {
+                f |= flags::WRITE;
+            }
+            if sf & sflags::ALLOW_STALE != 0 {
+                f |= flags::STALE;
+            }
+            f
+        }
+        _ => cmd.flags,
+    }
+}
+
 /// Caches a script that compiled.
 pub fn script_insert(sha: &str, script: &Arc<Script>) {
     let body = &script.body;

@@ -170,6 +170,18 @@ impl Raw {
         while self.line() != "+PONG\r\n" {}
     }
 
+    /// True if nothing arrives within `d` (the usual read timeout is restored afterwards).
+    pub fn silent_for(&mut self, d: Duration) -> bool {
+        self.s.set_read_timeout(Some(d)).unwrap();
+        let mut b = [0u8; 1];
+        let silent = matches!(self.s.peek(&mut b), Err(e)
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        silent
+    }
+
     /// True if the server closed the connection (read returns 0) within the timeout.
     pub fn closed(&mut self) -> bool {
         let mut b = [0u8; 64];
