@@ -560,7 +560,10 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     d("cluster-link-sendbuf-limit", mem(0, LONG_MAX), "0"),
     // TLS.
-    d("tls-port", int(0, 65535), "0"),
+    fixed(
+        d("tls-port", int(0, 65535), "0"),
+        "Unable to listen on this port at run time: flowkv opens its listeners at start-up",
+    ),
     d("tls-cert-file", STR, ""),
     d("tls-key-file", STR, ""),
     d("tls-key-file-pass", STR, ""),
@@ -648,6 +651,8 @@ pub struct Config {
     users: Vec<Vec<String>>,
     /// `rename-command <name> <new-name>` lines (an empty new name removes the command).
     renames: Vec<(String, String)>,
+    /// The TLS configuration built from the `tls-*` directives (see [`crate::tls`]).
+    pub tls: crate::tls::Tls,
 }
 
 /// Finds a directive by name or alias (case-insensitive).
@@ -1106,6 +1111,7 @@ impl Config {
             hot: Hot::default(),
             users: Vec::new(),
             renames: Vec::new(),
+            tls: crate::tls::Tls::default(),
         };
         c.refresh_hot();
         c
@@ -1343,6 +1349,10 @@ impl Config {
         }
         // Validate against the current values under the write lock, then apply: concurrent
         // CONFIG SETs never interleave.
+        let tls_arg = found
+            .iter()
+            .find(|(dir, _, _)| crate::tls::is_tls_directive(dir.name))
+            .map(|&(_, matched, _)| matched);
         let mut values = self.values.write();
         let mut staged: Vec<Staged> = Vec::with_capacity(found.len());
         for (dir, matched, value) in found {
@@ -1373,6 +1383,21 @@ impl Config {
                     )
                 })?;
             staged.push(Staged { dir, value: v });
+        }
+        // A TLS setting takes effect only if the TLS configuration rebuilds with it (Redis's
+        // applyTlsCfg): otherwise nothing changes.
+        if let Some(name) = tls_arg.filter(|_| values.get("tls-port").is_some_and(|p| p != "0")) {
+            let get = |n: &str| match staged.iter().rev().find(|s| s.dir.name == n) {
+                Some(s) => s.value.clone(),
+                None => values.get(n).cloned().unwrap_or_default(),
+            };
+            self.tls.configure(&get).map_err(|e| {
+                eprintln!("{e}");
+                format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to \
+                     update TLS configuration. Check server logs."
+                )
+            })?;
         }
         for s in staged {
             values.insert(s.dir.name, s.value);

@@ -25,6 +25,7 @@ pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
+pub mod tls;
 pub mod tracking;
 pub mod transaction;
 
@@ -44,7 +45,11 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     }
     let port = config.get_u64("port") as u16;
     let bind = config.get("bind").unwrap_or_default();
-    let listeners = net::bind_all(&bind, port)?;
+    let tls_port = config.get_u64("tls-port") as u16;
+    if tls_port != 0 {
+        tls::configure_at_startup(&config)?;
+    }
+    let listeners = net::bind_all(&bind, port, tls_port)?;
     let srv = Arc::new(server::Server::new(config, threads));
     acl::load_at_startup(&srv)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;

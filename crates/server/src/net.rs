@@ -4,6 +4,9 @@
 //! connections outright: it reads, parses every complete command in the buffer, runs each to
 //! completion against the sharded keyspace on its own thread, and writes all replies with one
 //! write per readiness event. Nothing hops threads on the path of a plain command.
+//!
+//! A connection accepted on the TLS port carries a [`tls::Session`]: reads and writes go
+//! through it, the handshake advances inside them, and plain connections pay one `None` check.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
@@ -22,6 +25,7 @@ use slab::Slab;
 use crate::client::{flag, Client, ClientShared};
 use crate::dispatch::{execute, Exec};
 use crate::server::{unix_ms, Server};
+use crate::tls;
 
 const WAKER: Token = Token(usize::MAX);
 /// Bytes read per `read` call at least; bigger when a large argument is arriving.
@@ -31,13 +35,15 @@ const FLUSH_AT: usize = 64 * 1024;
 
 /// What the acceptor (or another thread) sends a worker.
 pub enum Msg {
-    NewConn(TcpStream, SocketAddr),
+    /// An accepted connection; `tls` if it came in on the TLS port.
+    NewConn {
+        stream: TcpStream,
+        addr: SocketAddr,
+        tls: bool,
+    },
     /// The reply for the client blocked under `token`, which was served (or unblocked) by
     /// another thread.
-    Unblocked {
-        token: u64,
-        reply: Vec<u8>,
-    },
+    Unblocked { token: u64, reply: Vec<u8> },
     /// Pub/sub output for clients of this worker, by client id: appended to their
     /// connections' output in order (see [`crate::pubsub`]).
     Deliver(Vec<(u64, Arc<[u8]>)>),
@@ -103,6 +109,8 @@ pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
 
 struct Conn {
     stream: TcpStream,
+    /// The TLS session of a connection accepted on the TLS port.
+    tls: Option<Box<tls::Session>>,
     /// Read buffer: `rbuf[start..end]` holds unparsed bytes; the rest is zeroed spare room,
     /// so reads need no re-initialization.
     rbuf: Vec<u8>,
@@ -192,7 +200,7 @@ impl Worker {
         let mut delivered = Vec::new();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                Msg::NewConn(stream, addr) => self.add_conn(stream, addr),
+                Msg::NewConn { stream, addr, tls } => self.add_conn(stream, addr, tls),
                 Msg::Unblocked { token, reply } => self.unblocked(token, &reply),
                 Msg::Deliver(batch) => {
                     for (id, bytes) in batch {
@@ -223,8 +231,17 @@ impl Worker {
         }
     }
 
-    fn add_conn(&mut self, mut stream: TcpStream, addr: SocketAddr) {
+    fn add_conn(&mut self, mut stream: TcpStream, addr: SocketAddr, tls: bool) {
         let _ = stream.set_nodelay(true);
+        let session = if tls {
+            let Some(s) = self.srv.config.tls.accept() else {
+                self.srv.connected.fetch_sub(1, Relaxed);
+                return;
+            };
+            Some(Box::new(s))
+        } else {
+            None
+        };
         let laddr = stream.local_addr().unwrap_or(addr);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -250,6 +267,7 @@ impl Worker {
         self.srv.clients.add(shared.clone());
         entry.insert(Conn {
             stream,
+            tls: session,
             rbuf: vec![0; READ_CHUNK],
             start: 0,
             end: 0,
@@ -280,6 +298,9 @@ impl Worker {
         self.srv.tracking().disable(&self.srv, &c.client);
         self.srv.monitors.remove(c.client.id);
         self.by_id.remove(&c.client.id);
+        if let Some(t) = c.tls.as_mut() {
+            t.close(&mut c.stream);
+        }
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.srv.clients.remove(c.client.id);
         self.srv.connected.fetch_sub(1, Relaxed);
@@ -327,6 +348,8 @@ impl Worker {
     /// EAGAIN — one syscall per request at pipeline depth 1. When the peer has hung up
     /// (`hup`), reading goes on until it returns 0, because no further edge will come.
     /// A blocked client's input is read and kept, but runs only once it is unblocked.
+    /// A TLS session reads until WouldBlock instead: the kernel buffer may be drained while
+    /// the session still holds decrypted data that no new edge would announce.
     fn on_readable(&mut self, key: usize, hup: bool) {
         let srv = self.srv.clone();
         let wstats = &srv.workers[self.id];
@@ -351,7 +374,11 @@ impl Worker {
                 c.rbuf.resize(new_len, 0);
             }
             let room = c.rbuf.len() - c.end;
-            let n = match c.stream.read(&mut c.rbuf[c.end..]) {
+            let read = match c.tls.as_mut() {
+                None => c.stream.read(&mut c.rbuf[c.end..]),
+                Some(t) => t.read(&mut c.stream, &mut c.rbuf[c.end..]),
+            };
+            let n = match read {
                 Ok(0) => {
                     close = true;
                     break;
@@ -395,7 +422,7 @@ impl Worker {
                 close = true;
                 break;
             }
-            if n < room && !hup {
+            if n < room && !hup && c.tls.is_none() {
                 break;
             }
         }
@@ -529,7 +556,9 @@ impl Worker {
         let ok = write_out(&srv, c, &srv.workers[self.id]);
         c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
         if !ok
-            || (c.client.close_after_reply && c.wpos == c.out.len())
+            || (c.client.close_after_reply
+                && c.wpos == c.out.len()
+                && !c.tls.as_ref().is_some_and(|t| t.pending()))
             || over_pubsub_limit(&srv, c)
         {
             self.close(key);
@@ -645,7 +674,11 @@ fn write_out(srv: &Server, c: &mut Conn, wstats: &crate::server::WorkerStats) ->
         crate::aof::before_reply(srv);
     }
     while c.wpos < c.out.len() {
-        match c.stream.write(&c.out[c.wpos..]) {
+        let written = match c.tls.as_mut() {
+            None => c.stream.write(&c.out[c.wpos..]),
+            Some(t) => t.write(&mut c.stream, &c.out[c.wpos..]),
+        };
+        match written {
             Ok(0) => return false,
             Ok(n) => {
                 c.wpos += n;
@@ -654,6 +687,14 @@ fn write_out(srv: &Server, c: &mut Conn, wstats: &crate::server::WorkerStats) ->
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    // Handshake messages, alerts and encrypted replies the socket did not take yet.
+    if let Some(t) = c.tls.as_mut() {
+        match t.flush(&mut c.stream) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return false,
         }
     }
@@ -723,22 +764,43 @@ pub fn bind_with<L>(
     Ok(out)
 }
 
-/// Binds the configured client addresses.
-pub fn bind_all(bind: &str, port: u16) -> io::Result<Vec<TcpListener>> {
-    bind_with(bind, port, TcpListener::bind)
+/// A client listener; `tls` for the TLS port.
+pub struct Listener {
+    sock: TcpListener,
+    tls: bool,
+}
+
+/// Binds the client addresses: `bind` on `port` (plain) and on `tls_port` (TLS); a port of
+/// 0 is not listened on, as in Redis.
+pub fn bind_all(bind: &str, port: u16, tls_port: u16) -> io::Result<Vec<Listener>> {
+    let mut out = Vec::new();
+    for (p, tls) in [(port, false), (tls_port, true)] {
+        if p != 0 {
+            let socks = bind_with(bind, p, TcpListener::bind)?;
+            out.extend(socks.into_iter().map(|sock| Listener { sock, tls }));
+        }
+    }
+    if out.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Configured to not listen anywhere, exiting.",
+        ));
+    }
+    Ok(out)
 }
 
 /// Runs the accept loop on the calling thread until shutdown is requested.
 pub fn accept_loop(
     srv: Arc<Server>,
-    mut listeners: Vec<TcpListener>,
+    mut listeners: Vec<Listener>,
     workers: Vec<WorkerHandle>,
 ) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     *srv.main_waker.lock() = Some(waker);
     for (i, l) in listeners.iter_mut().enumerate() {
-        poll.registry().register(l, Token(i), Interest::READABLE)?;
+        poll.registry()
+            .register(&mut l.sock, Token(i), Interest::READABLE)?;
     }
     let mut events = Events::with_capacity(64);
     let mut next = 0usize;
@@ -756,23 +818,32 @@ pub fn accept_loop(
                 continue;
             };
             loop {
-                match l.accept() {
+                match l.sock.accept() {
                     Ok((mut stream, addr)) => {
                         srv.stats.total_connections_received.fetch_add(1, Relaxed);
                         let max = srv.config.hot.maxclients.load(Relaxed) as usize;
                         if srv.connected.fetch_add(1, Relaxed) >= max {
                             srv.connected.fetch_sub(1, Relaxed);
                             srv.stats.rejected_connections.fetch_add(1, Relaxed);
-                            let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                            // A TLS client could not read a plain-text error: just close.
+                            if !l.tls {
+                                let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                            }
                             continue;
                         }
                         if let Some(text) = crate::acl::protected_mode_refusal(&srv, addr) {
                             srv.connected.fetch_sub(1, Relaxed);
                             srv.stats.rejected_connections.fetch_add(1, Relaxed);
-                            let _ = stream.write(text);
+                            if !l.tls {
+                                let _ = stream.write(text);
+                            }
                             continue;
                         }
-                        workers[next % workers.len()].send(Msg::NewConn(stream, addr));
+                        workers[next % workers.len()].send(Msg::NewConn {
+                            stream,
+                            addr,
+                            tls: l.tls,
+                        });
                         next = next.wrapping_add(1);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
