@@ -21,8 +21,10 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use format::RDB_VERSION;
-pub use read::{load, restore_payload, Limits, LoadInfo, Object, RestoreError};
-pub use write::{dump_payload, write_entry, write_select_db, FileInfo, FileWriter, WriteOptions};
+pub use read::{load, load_with_aux, restore_payload, Limits, LoadInfo, Object, RestoreError};
+pub use write::{
+    dump_payload, write_entry, write_function, write_select_db, FileInfo, FileWriter, WriteOptions,
+};
 
 #[cfg(test)]
 mod tests;

@@ -438,7 +438,9 @@ pub struct LoadInfo {
     pub expired: u64,
     /// Aux fields (redis-ver, ctime…), in file order.
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Things skipped that the log should mention (function libraries, checksum off…).
+    /// The code of each function library (RDB_OPCODE_FUNCTION2 records), in file order.
+    pub functions: Vec<Vec<u8>>,
+    /// Things the log should mention (checksum off, empty keys skipped…).
     pub warnings: Vec<String>,
 }
 
@@ -450,7 +452,20 @@ pub fn load<R: Read>(
     lim: &Limits,
     num_dbs: usize,
     now_ms: u64,
+    on_key: impl FnMut(usize, Entry) -> Result<()>,
+) -> Result<LoadInfo> {
+    load_with_aux(r, lim, num_dbs, now_ms, on_key, |_, _| {})
+}
+
+/// [`load`], also calling `on_aux(key, value)` for each aux field as it is read (a loader
+/// reports `used-mem` while it loads, as Redis does).
+pub fn load_with_aux<R: Read>(
+    r: R,
+    lim: &Limits,
+    num_dbs: usize,
+    now_ms: u64,
     mut on_key: impl FnMut(usize, Entry) -> Result<()>,
+    mut on_aux: impl FnMut(&[u8], &[u8]),
 ) -> Result<LoadInfo> {
     let mut inp = Input::new(r);
     let magic: [u8; 9] = inp.exact()?;
@@ -505,6 +520,7 @@ pub fn load<R: Read>(
             OP_AUX => {
                 let k = inp.string()?;
                 let v = inp.string()?;
+                on_aux(&k, &v);
                 info.aux.push((k, v));
             }
             OP_MODULE_AUX => {
@@ -512,11 +528,7 @@ pub fn load<R: Read>(
                     "the file holds module data; modules are not supported".into(),
                 ))
             }
-            OP_FUNCTION2 => {
-                inp.string()?;
-                info.warnings
-                    .push("skipped a function library: functions are not supported yet".into());
-            }
+            OP_FUNCTION2 => info.functions.push(inp.string()?),
             OP_FUNCTION_PRE_GA => {
                 return Err(Error::Unsupported(
                     "pre-release function format not supported".into(),

@@ -141,6 +141,7 @@ fn write_file(entries: &[Entry], opts: WriteOptions, checksum: bool) -> Vec<u8> 
         ctime: 1,
         used_mem: 2,
         checksum,
+        functions: LIBRARIES.iter().map(|c| c.as_bytes().into()).collect(),
     };
     let mut w = FileWriter::new(Vec::new(), &info, opts).unwrap();
     w.select_db(0, entries.len(), 0).unwrap();
@@ -152,6 +153,12 @@ fn write_file(entries: &[Entry], opts: WriteOptions, checksum: bool) -> Vec<u8> 
         .unwrap();
     w.finish().unwrap()
 }
+
+/// Function libraries written into every test file (the second long enough for LZF).
+const LIBRARIES: [&str; 2] = [
+    "#!lua name=a\nredis.register_function('fa', function() return 1 end)",
+    "#!lua name=b\nredis.register_function('fb', function() return 2 end) -- -- -- -- --",
+];
 
 fn load_all(file: &[u8]) -> crate::Result<Vec<(usize, Entry)>> {
     let mut got = Vec::new();
@@ -168,6 +175,9 @@ fn file_round_trip_every_type() {
     for (opts, checksum) in [(OPTS, true), (WriteOptions { compress: false }, false)] {
         let file = write_file(&entries, opts, checksum);
         assert_eq!(&file[..9], b"REDIS0010");
+        let info = load(&file[..], &LIM, 16, 0, |_, _| Ok(())).unwrap();
+        let libs: Vec<&[u8]> = info.functions.iter().map(Vec::as_slice).collect();
+        assert_eq!(libs, LIBRARIES.map(str::as_bytes));
         let got = load_all(&file).unwrap();
         assert_eq!(got.len(), entries.len() + 1);
         for (e, (db, g)) in entries.iter().zip(&got) {

@@ -221,6 +221,15 @@ pub struct FileInfo {
     pub used_mem: u64,
     /// `rdbchecksum`: write a CRC64 trailer (else zero, which readers skip).
     pub checksum: bool,
+    /// The code of each function library, written after the aux fields as Redis 7.0 does.
+    pub functions: Vec<Box<[u8]>>,
+}
+
+/// Appends a function library record (RDB_OPCODE_FUNCTION2 and the library's code), as RDB
+/// files and FUNCTION DUMP payloads hold them.
+pub fn write_function(out: &mut Vec<u8>, code: &[u8], opts: WriteOptions) {
+    out.push(OP_FUNCTION2);
+    write_string(out, code, opts);
 }
 
 /// Writes an RDB file in one pass: header and aux fields first, then each database's keys,
@@ -260,6 +269,9 @@ impl<W: Write> FileWriter<W> {
             fw.buf.push(OP_AUX);
             write_string(&mut fw.buf, k.as_bytes(), opts);
             write_string(&mut fw.buf, v.as_bytes(), opts);
+        }
+        for code in &info.functions {
+            write_function(&mut fw.buf, code, opts);
         }
         fw.flush_buf()?;
         Ok(fw)

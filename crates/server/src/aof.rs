@@ -30,10 +30,12 @@ use std::time::{Duration, Instant};
 
 use flowkv_persist::aof::{CommandReader, Manifest, ReadError};
 use flowkv_protocol::{OwnedArgs, Reply};
+use flowkv_store::keyspace::ExpireLog;
 use flowkv_store::{KeyStats, Locked};
 use parking_lot::Mutex;
 
 use crate::client::{Client, ClientShared};
+use crate::commands::persist::{insert_batch, Counted, LOADING, LOAD_BATCH};
 use crate::commands::{table, Lookup};
 use crate::ctx::Ctx;
 use crate::propagate::{Sink, FEED};
@@ -67,6 +69,8 @@ struct Shared {
     synced: AtomicU64,
     io: Mutex<Io>,
     last_write_ok: AtomicBool,
+    /// Why the last failed write failed (strerror's text, for the MISCONF error).
+    last_write_err: Mutex<String>,
     rewrite: RewriteStats,
 }
 
@@ -135,6 +139,9 @@ impl Shared {
         if !bytes.is_empty() {
             let r = f.write_all(&bytes);
             self.last_write_ok.store(r.is_ok(), Relaxed);
+            if let Err(e) = &r {
+                *self.last_write_err.lock() = os_error_text(e);
+            }
             r?;
             io.current_size += bytes.len() as u64;
             self.written.store(upto, Relaxed);
@@ -152,6 +159,17 @@ impl Aof {
     /// True while the AOF is on (or waiting for its first rewrite).
     pub fn enabled(&self) -> bool {
         self.shared.status.load(Relaxed) != OFF
+    }
+
+    /// Why writes to the AOF fail, while they do (writes are then refused with MISCONF, as
+    /// in Redis). One atomic load while they succeed.
+    #[inline]
+    pub fn write_error(&self) -> Option<String> {
+        let s = &self.shared;
+        if s.last_write_ok.load(Relaxed) || s.status.load(Relaxed) == OFF {
+            return None;
+        }
+        Some(s.last_write_err.lock().clone())
     }
 
     /// True while a rewrite runs, or AOF waits for the one that turns it on.
@@ -177,6 +195,16 @@ pub fn before_reply(srv: &Server) {
                 eprintln!("Error writing to the AOF file: {e}");
             }
         }
+    }
+}
+
+/// An I/O error as C's strerror words it ("No space left on device"), without Rust's
+/// " (os error 28)" suffix.
+fn os_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
@@ -490,6 +518,17 @@ fn rewrite_failed(srv: &Server, e: &str) {
 /// under `everysec`, starts scheduled and automatic rewrites.
 pub fn spawn(srv: Arc<Server>) -> std::io::Result<()> {
     refresh_policy(&srv);
+    // Keys deleted by expiry are logged as DEL / UNLINK (see `propagate::expired`).
+    let weak = Arc::downgrade(&srv);
+    srv.keyspace.set_expire_log(ExpireLog {
+        active: crate::propagate::active,
+        deleted: Box::new(move |db, key| {
+            if let Some(srv) = weak.upgrade() {
+                let unlink = srv.evictor.lazy(crate::evict::lazy::EXPIRE);
+                crate::propagate::expired(db, key, unlink);
+            }
+        }),
+    });
     std::thread::Builder::new()
         .name("flowkv-aof".into())
         .spawn(move || {
@@ -560,8 +599,10 @@ pub enum Loaded {
 
 /// Loads the AOF in the configured directory into `ctx`'s keyspace (its locks hold every
 /// shard; the keyspace should be empty). `ctx.client` replays the commands: its database
-/// and reply buffer are restored after. Errors are the fatal log line.
-pub fn load(ctx: &mut Ctx<'_>) -> Result<Loaded, String> {
+/// and reply buffer are restored after. Errors are the fatal log line. At start-up
+/// (`at_start`) the locks are let go every so often, so the commands allowed while loading
+/// are served meanwhile.
+pub fn load(ctx: &mut Ctx<'_>, at_start: bool) -> Result<Loaded, String> {
     let (dir, prefix) = dir_and_prefix(ctx.srv);
     let Some(manifest) = read_manifest(&dir, &prefix)? else {
         return Ok(Loaded::NotExist);
@@ -571,6 +612,10 @@ pub fn load(ctx: &mut Ctx<'_>) -> Result<Loaded, String> {
         return Ok(Loaded::Empty);
     }
     let started = Instant::now();
+    let sizes = parts.iter().map(|p| file_size(&dir.join(&p.name))).sum();
+    crate::commands::persist::LOADING.set_total(sizes);
+    // As Redis empties its functions with its data: the base brings the libraries back.
+    crate::scripting::load_libraries(&[], false)?;
     let truncated_ok = ctx.srv.config.get_bool("aof-load-truncated");
     let (db, now, mark) = (ctx.client.db, ctx.now_ms, ctx.out.buf.len());
     // As Redis loads: nothing expires while the file replays (every TTL in it is absolute).
@@ -581,7 +626,7 @@ pub fn load(ctx: &mut Ctx<'_>) -> Result<Loaded, String> {
             let path = dir.join(&p.name);
             let last = i + 1 == parts.len();
             ctx.client.db = 0;
-            commands += load_part(ctx, &path, last && truncated_ok, mark)?;
+            commands += load_part(ctx, &path, last && truncated_ok, mark, at_start)?;
         }
         Ok::<(), String>(())
     });
@@ -597,15 +642,21 @@ pub fn load(ctx: &mut Ctx<'_>) -> Result<Loaded, String> {
 }
 
 /// Loads one part: an RDB preamble if the file starts with one, then commands.
-fn load_part(ctx: &mut Ctx<'_>, path: &Path, cut_tail: bool, mark: usize) -> Result<u64, String> {
+fn load_part(
+    ctx: &mut Ctx<'_>,
+    path: &Path,
+    cut_tail: bool,
+    mark: usize,
+    at_start: bool,
+) -> Result<u64, String> {
     let name = path.display();
     let file = File::open(path).map_err(|e| {
         format!("Fatal error: can't open the append log file {name} for reading: {e}")
     })?;
-    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut r = BufReader::with_capacity(1 << 20, Counted(file));
     let head = r.fill_buf().map_err(|e| e.to_string())?;
     if head.starts_with(b"REDIS") {
-        load_preamble(ctx, &mut r)
+        load_preamble(ctx, &mut r, at_start)
             .map_err(|e| format!("Error reading the RDB preamble of the AOF file {name}: {e}"))?;
     }
     let offset = r.stream_position().map_err(|e| e.to_string())?;
@@ -631,6 +682,11 @@ fn load_part(ctx: &mut Ctx<'_>, path: &Path, cut_tail: bool, mark: usize) -> Res
                         replay(ctx, &args, mark)?;
                         n += 1;
                     }
+                }
+                if at_start && multi.is_none() && n % LOAD_BATCH as u64 == 0 {
+                    // Between whole commands: others may take the locks for a moment.
+                    ctx.locked = None;
+                    ctx.locked = Some(ctx.srv.keyspace.lock_all());
                 }
             }
             Ok(None) => match multi {
@@ -681,21 +737,43 @@ fn truncated(path: &Path, at: u64, allowed: bool, what: &str) -> Result<(), Stri
 }
 
 /// Loads an RDB preamble (keys are kept even if expired: the commands after may touch them,
-/// and expiry removes them once loading is done, as in Redis).
-fn load_preamble<R: std::io::Read>(ctx: &mut Ctx<'_>, r: R) -> Result<(), String> {
+/// and expiry removes them once loading is done, as in Redis) and its function libraries.
+/// At start-up the keys go in by batches, each under the shard locks taken afresh.
+fn load_preamble<R: std::io::Read>(ctx: &mut Ctx<'_>, r: R, at_start: bool) -> Result<(), String> {
     let srv = ctx.srv;
     let lim = crate::commands::persist::limits(srv);
-    let locked = ctx.locked.as_mut().expect("load holds every shard");
     let mut stats = KeyStats::default();
-    let info = flowkv_persist::load(r, &lim, srv.keyspace.num_dbs(), 0, |db, e| {
-        locked.db(db, 0, &mut stats).insert(e);
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
+    let now = unix_ms();
+    let mut batch = Vec::with_capacity(LOAD_BATCH);
+    if at_start {
+        ctx.locked = None;
+    }
+    let info = flowkv_persist::load_with_aux(
+        r,
+        &lim,
+        srv.keyspace.num_dbs(),
+        0,
+        |db, e| {
+            match ctx.locked.as_mut() {
+                Some(locked) => drop(locked.db(db, now, &mut stats).insert(e)),
+                None => batch.push((db, e)),
+            }
+            if batch.len() >= LOAD_BATCH {
+                insert_batch(srv, &mut batch)?;
+            }
+            Ok(())
+        },
+        LOADING.on_aux(),
+    )
+    .and_then(|info| insert_batch(srv, &mut batch).map(|()| info));
+    if at_start {
+        ctx.locked = Some(srv.keyspace.lock_all());
+    }
+    let info = info.map_err(|e| e.to_string())?;
     for w in &info.warnings {
         eprintln!("AOF preamble: {w}");
     }
-    Ok(())
+    crate::scripting::load_libraries(&info.functions, false)
 }
 
 /// Runs one command from the file, as the AOF client (its reply dropped).
@@ -733,7 +811,7 @@ pub fn load_at_start(srv: &Server) -> Result<bool, String> {
         dirty: 0,
         deny_blocking: true,
     };
-    let loaded = load(&mut ctx)?;
+    let loaded = load(&mut ctx, true)?;
     Ok(!matches!(loaded, Loaded::NotExist))
 }
 
@@ -756,7 +834,7 @@ pub fn debug_loadaof(ctx: &mut Ctx<'_>) -> Result<(), String> {
     }
     // What the replay changed is not a change to log (Redis resets `dirty` here too).
     let dirty = ctx.dirty;
-    let loaded = load(ctx);
+    let loaded = load(ctx, false);
     ctx.dirty = dirty;
     ctx.prevent_propagation();
     loaded?;

@@ -132,10 +132,13 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         }
     }
     // maxmemory: evict first, then refuse what may grow the dataset if memory is still
-    // over the limit (before queueing, as Redis checks it).
-    if let Err(err) =
+    // over the limit (before queueing, as Redis checks it); then a failed save (MISCONF)
+    // or the start-up load (LOADING) refuses commands.
+    let refused =
         crate::evict::before_command(srv, cmd, args, client.multi.as_ref(), &mut ex.kstats.events)
-    {
+            .err()
+            .or_else(|| crate::commands::persist::refuse(srv, cmd, client.multi.as_ref()));
+    if let Some(err) = refused {
         stat.rejected.add(1);
         if cmd.name == "exec" {
             abort_exec(srv, client, out, &err);

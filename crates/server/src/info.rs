@@ -415,7 +415,10 @@ fn human(n: u64) -> String {
 fn persistence(srv: &Server, l: &mut Lines) {
     let p = &crate::commands::persist::STATS;
     let (loaded, expired) = p.last_load();
-    l.field("loading", 0);
+    l.field(
+        "loading",
+        u8::from(crate::commands::persist::LOADING.active()),
+    );
     l.field("async_loading", 0);
     // Snapshots never fork: no copy-on-write pages to report.
     l.field("current_cow_peak", 0);
@@ -441,6 +444,9 @@ fn persistence(srv: &Server, l: &mut Lines) {
     l.field("rdb_last_load_keys_expired", expired);
     l.field("rdb_last_load_keys_loaded", loaded);
     for (name, value) in crate::aof::info_fields(srv) {
+        l.field(name, value);
+    }
+    for (name, value) in crate::commands::persist::LOADING.info_fields() {
         l.field(name, value);
     }
     l.field("module_fork_in_progress", 0);

@@ -54,28 +54,35 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     acl::load_at_startup(&srv)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     info::record_startup_memory();
-    // Load the dataset before any client is accepted (connections wait in the backlog). A
-    // file that cannot be loaded stops the server, as in Redis: never serve half a dataset.
+    // Clients are served while the dataset loads, with -LOADING for what Redis refuses
+    // then; the services that change or save the dataset start once it is loaded. A file
+    // that cannot be loaded stops the server, as in Redis: never serve half a dataset.
     // With `appendonly yes` the AOF is the dataset, as in Redis; the RDB file is not read.
-    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-    if srv.config.get_bool("appendonly") {
-        aof::load_at_start(&srv).map_err(invalid)?;
-        aof::open_at_start(&srv, &mut srv.keyspace.lock_all()).map_err(invalid)?;
-    } else {
-        commands::persist::load(&srv, &mut srv.keyspace.lock_all(), false).map_err(invalid)?;
-    }
+    commands::persist::LOADING.begin();
     let workers = (0..threads)
         .map(|i| net::spawn_worker(srv.clone(), i))
         .collect::<std::io::Result<Vec<_>>>()?;
-    server::spawn_cron(srv.clone())?;
     metrics::spawn(srv.clone())?;
-    bgsave::spawn(srv.clone())?;
-    aof::spawn(srv.clone())?;
     install_signal_handlers(srv.clone())?;
-    eprintln!(
-        "flowkv {} ready to accept connections on port {port} ({threads} threads)",
-        env!("CARGO_PKG_VERSION")
-    );
+    let loader = srv.clone();
+    std::thread::Builder::new()
+        .name("flowkv-load".into())
+        .spawn(move || {
+            let started = commands::persist::load_at_start(&loader).and_then(|()| {
+                server::spawn_cron(loader.clone())
+                    .and_then(|()| bgsave::spawn(loader.clone()))
+                    .and_then(|()| aof::spawn(loader.clone()))
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(e) = started {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+            eprintln!(
+                "flowkv {} ready to accept connections on port {port} ({threads} threads)",
+                env!("CARGO_PKG_VERSION")
+            );
+        })?;
     net::accept_loop(srv.clone(), listeners, workers)?;
     // Stopped by a signal: save as SHUTDOWN would when save points are configured.
     let settled = srv

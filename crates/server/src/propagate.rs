@@ -105,6 +105,8 @@ thread_local! {
     static PENDING: RefCell<Pending> = RefCell::default();
     /// Set while this thread replays an AOF: nothing it runs is propagated.
     static LOADING: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread runs a top-level command (from [`begin`] to [`flush`]).
+    static IN_COMMAND: Cell<bool> = const { Cell::new(false) };
 }
 
 /// True if changes are being propagated (some sink is attached and this thread is not
@@ -112,6 +114,12 @@ thread_local! {
 #[inline]
 pub fn active() -> bool {
     FEED.active.load(Relaxed) && !LOADING.with(Cell::get)
+}
+
+/// True while this thread replays an AOF: commands accept what only propagation writes
+/// (Redis's "must obey client").
+pub fn replaying() -> bool {
+    LOADING.with(Cell::get)
 }
 
 /// Runs `f` with propagation off on this thread (replaying an AOF).
@@ -134,6 +142,7 @@ pub fn begin() -> Option<Call> {
     if !active() {
         return None;
     }
+    IN_COMMAND.with(|c| c.set(true));
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         Some(Call {
@@ -173,6 +182,7 @@ pub fn end(call: Call, db: usize, cmd: &Command, args: Args<'_>, changed: bool) 
 /// After a top-level command (still under its locks): hands what it produced to the
 /// sinks, wrapped in MULTI/EXEC when it is more than one command.
 pub fn flush() {
+    IN_COMMAND.with(|c| c.set(false));
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         if !p.ops.is_empty() {
@@ -197,6 +207,29 @@ pub fn emit<A: AsRef<[u8]>>(db: usize, args: &[A]) {
     let mut buf = Vec::new();
     encode_command(&mut buf, args);
     FEED.write(&buf, &[(db, 0, buf.len())], false);
+}
+
+/// A key deleted because it expired, told by the keyspace under the key's shard lock (see
+/// [`flowkv_store::keyspace::ExpireLog`]): propagated as `DEL key`, or `UNLINK key` with
+/// `lazyfree-lazy-expire`, as Redis does, so a replay never keeps a key the server deleted.
+/// Found by a command, it goes ahead of the command's own propagation; found by the active
+/// sweep (or outside a command), at once.
+pub fn expired(db: usize, key: &[u8], unlink: bool) {
+    if !active() {
+        return;
+    }
+    let name: &[u8] = if unlink { b"UNLINK" } else { b"DEL" };
+    if IN_COMMAND.with(Cell::get) {
+        PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            let start = p.buf.len();
+            encode_command(&mut p.buf, &[name, key]);
+            let end = p.buf.len();
+            p.ops.push((db, start, end));
+        });
+    } else {
+        emit(db, &[name, key]);
+    }
 }
 
 impl Ctx<'_> {

@@ -1,4 +1,5 @@
 //! The append-only file end to end: every write type survives a `kill -9` through the AOF,
+//! and so does every acknowledged write of a concurrent load killed mid-flight,
 //! rewritten commands are what Redis 7.0 propagates, BGREWRITEAOF under load is consistent,
 //! truncated files follow `aof-load-truncated`, and directories move between flowkv and
 //! redis-server 7.0 both ways.
@@ -7,6 +8,8 @@ mod common;
 
 use common::{int, ok, Server};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A directory that outlives each server started on it.
@@ -429,4 +432,253 @@ fn builtins_survive_an_aof_restart() {
         panic!()
     };
     assert_eq!(after[2], redis::Value::Int(0));
+}
+
+#[test]
+fn function_libraries_survive_a_rewrite_in_the_rdb_preamble() {
+    let dir = Dir::new("functions");
+    let lib = "#!lua name=lib1\nredis.register_function('answer', function() return 42 end)";
+    {
+        let s = start(&dir.0, &[]);
+        let mut con = s.client();
+        let name: String = redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg(lib)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(name, "lib1");
+        let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+        wait_rewrite(&mut con);
+        // Only the new base holds the library now; the incremental file is empty.
+        assert!(!dir.incr_text().contains("FUNCTION"), "{}", dir.incr_text());
+        ok(&mut con, &["DEBUG", "LOADAOF"]);
+        assert_eq!(int(&mut con, &["FCALL", "answer", "0"]), 42);
+    }
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    assert_eq!(int(&mut con, &["FCALL", "answer", "0"]), 42);
+}
+
+#[test]
+fn approximate_stream_trims_replay_exactly() {
+    let dir = Dir::new("xtrim");
+    let s = start(
+        &dir.0,
+        &["--appendfsync", "always", "--stream-node-max-entries", "10"],
+    );
+    let mut con = s.client();
+    let digest = |con: &mut redis::Connection| -> redis::Value {
+        redis::cmd("DEBUG")
+            .arg("DIGEST-VALUE")
+            .arg("s")
+            .query(con)
+            .unwrap()
+    };
+    for i in 1..=35 {
+        let _: String = redis::cmd("XADD")
+            .arg("s")
+            .arg(format!("{i}-1"))
+            .arg("f")
+            .arg("v")
+            .query(&mut con)
+            .unwrap();
+    }
+    let q = |con: &mut redis::Connection, args: &[&str]| -> redis::Value {
+        let mut c = redis::cmd(args[0]);
+        args[1..].iter().for_each(|a| {
+            c.arg(*a);
+        });
+        c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    // Whole nodes go: 16 entries are left, not 12.
+    q(
+        &mut con,
+        &[
+            "XADD", "s", "MAXLEN", "~", "12", "LIMIT", "20", "100-1", "f", "v",
+        ],
+    );
+    assert_eq!(int(&mut con, &["XLEN", "s"]), 16);
+    for i in 101..=130 {
+        q(&mut con, &["XADD", "s", &format!("{i}-1"), "f", "v"]);
+    }
+    let removed = int(&mut con, &["XTRIM", "s", "MINID", "~", "115-1"]);
+    assert!(removed > 0);
+    assert_eq!(int(&mut con, &["XTRIM", "s", "MAXLEN", "~", "1000"]), 0);
+    let before = digest(&mut con);
+    let text = dir.incr_text();
+    // Propagated as Redis 7.0 does: `=` and the threshold the trim reached.
+    assert!(
+        text.contains("$6\r\nMAXLEN\r\n$1\r\n=\r\n$2\r\n16\r\n$5\r\nLIMIT\r\n$2\r\n20\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("$5\r\nMINID\r\n$1\r\n=\r\n"), "{text}");
+    assert!(!text.contains("~") && !text.contains("1000"), "{text}");
+    // Replayed with other node sizes, the stream is the same.
+    ok(&mut con, &["CONFIG", "SET", "stream-node-max-entries", "3"]);
+    ok(&mut con, &["DEBUG", "LOADAOF"]);
+    assert_eq!(digest(&mut con), before);
+}
+
+#[test]
+fn expired_keys_are_logged_as_deletions() {
+    let dir = Dir::new("expired");
+    let s = start(&dir.0, &["--appendfsync", "always"]);
+    let mut con = s.client();
+    // Found expired by a lookup (active expiry off), then by the active sweep.
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut con, &["SET", "lazy", "v", "PX", "50"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let got: Option<String> = redis::cmd("GET").arg("lazy").query(&mut con).unwrap();
+    assert_eq!(got, None);
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    ok(&mut con, &["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]);
+    ok(&mut con, &["SET", "swept", "v", "PX", "50"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dir.incr_text().contains("$6\r\nUNLINK\r\n$5\r\nswept\r\n") {
+        assert!(Instant::now() < deadline, "{}", dir.incr_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = dir.incr_text();
+    let set = text.find("$4\r\nlazy\r\n").expect("SET lazy");
+    let del = text
+        .find("*2\r\n$3\r\nDEL\r\n$4\r\nlazy\r\n")
+        .expect("DEL lazy");
+    assert!(set < del, "{text}");
+    assert_eq!(text.matches("lazy\r\n").count(), 2, "{text}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash tests: `kill -9` of the server in the middle of a concurrent write load, then a
+// restart on the same directory. Every write a client saw acknowledged must be there, and
+// nothing may be there that no client sent.
+//
+// flowkv writes the AOF buffer to the file before any reply for it leaves the server (as
+// Redis does), so a killed *process* loses no acknowledged write under any `appendfsync`
+// policy; the policy only decides how much a *machine* crash can lose, which a test on one
+// machine cannot simulate. So both policies are held to the same rule here.
+
+/// What one writer sent and saw acknowledged. Writer `t` owns keys `c:t` (INCR),
+/// `s:t:<i>` (SET to `<i>`) and `l:t` (RPUSH `<i>`), and does the three writes for
+/// `i = 1, 2, …` in that order.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Highest `i` whose write was acknowledged, per operation (INCR, SET, RPUSH).
+    acked: [u64; 3],
+    /// Highest `i` sent per operation (acknowledged or not).
+    sent: [u64; 3],
+}
+
+fn writer(port: u16, t: usize, stop: &AtomicBool) -> Progress {
+    let mut p = Progress::default();
+    let Ok(mut con) =
+        redis::Client::open(format!("redis://127.0.0.1:{port}/")).and_then(|c| c.get_connection())
+    else {
+        return p;
+    };
+    let mut i = 0u64;
+    while !stop.load(Relaxed) {
+        i += 1;
+        let n = i.to_string();
+        let ops = [
+            redis::cmd("INCR").arg(format!("c:{t}")).clone(),
+            redis::cmd("SET").arg(format!("s:{t}:{i}")).arg(&n).clone(),
+            redis::cmd("RPUSH").arg(format!("l:{t}")).arg(&n).clone(),
+        ];
+        for (op, cmd) in ops.iter().enumerate() {
+            p.sent[op] = i;
+            match cmd.query::<redis::Value>(&mut con) {
+                Ok(redis::Value::Int(_) | redis::Value::Okay) => p.acked[op] = i,
+                Ok(other) => panic!("writer {t}: unexpected reply {other:?}"),
+                Err(_) => return p,
+            }
+        }
+    }
+    p
+}
+
+/// Runs `writers` threads against a server with `fsync`, kills it with SIGKILL after
+/// `run`, restarts it on the same directory and checks every writer's keys.
+fn crash_and_check(name: &str, fsync: &str, writers: usize, run: Duration) {
+    let dir = Dir::new(name);
+    let extra = ["--appendfsync", fsync, "--save", ""];
+    let srv = start(&dir.0, &extra);
+    let port = srv.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..writers)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || writer(port, t, &stop))
+        })
+        .collect();
+    std::thread::sleep(run);
+    // Dropping the server kills it with SIGKILL while the writers are mid-flight.
+    drop(srv);
+    stop.store(true, Relaxed);
+    let progress: Vec<Progress> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let total: u64 = progress.iter().map(|p| p.acked.iter().sum::<u64>()).sum();
+    assert!(
+        total > 100,
+        "too little load to test anything: {progress:?}"
+    );
+
+    let srv = start(&dir.0, &extra);
+    let mut con = srv.client();
+    for (t, p) in progress.iter().enumerate() {
+        let [incr, set, push] = p.acked;
+        let counter: Option<u64> = redis::cmd("GET")
+            .arg(format!("c:{t}"))
+            .query(&mut con)
+            .unwrap();
+        let counter = counter.unwrap_or(0);
+        assert!(
+            (incr..=p.sent[0]).contains(&counter),
+            "writer {t}: counter {counter}, acknowledged {incr}, sent {}",
+            p.sent[0]
+        );
+        // Every acknowledged SET is there with its value; at most the one in flight beyond.
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("s:{t}:*"))
+            .query(&mut con)
+            .unwrap();
+        assert!(
+            (set..=p.sent[1]).contains(&(keys.len() as u64)),
+            "writer {t}: {} SET keys, acknowledged {set}, sent {}",
+            keys.len(),
+            p.sent[1]
+        );
+        for i in 1..=keys.len() as u64 {
+            let v: Option<String> = redis::cmd("GET")
+                .arg(format!("s:{t}:{i}"))
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(v, Some(i.to_string()), "writer {t}: s:{t}:{i}");
+        }
+        // The list is exactly 1..=k, in order, for some acknowledged ≤ k ≤ sent.
+        let list: Vec<u64> = redis::cmd("LRANGE")
+            .arg(format!("l:{t}"))
+            .arg(0)
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        let k = list.len() as u64;
+        assert!(
+            (push..=p.sent[2]).contains(&k),
+            "writer {t}: list of {k}, acknowledged {push}, sent {}",
+            p.sent[2]
+        );
+        assert!(
+            list.iter().copied().eq(1..=k),
+            "writer {t}: list out of order"
+        );
+    }
+}
+
+#[test]
+fn kill_9_under_load_with_appendfsync_always_loses_no_acknowledged_write() {
+    crash_and_check("crash-always", "always", 6, Duration::from_millis(1500));
+}
+
+#[test]
+fn kill_9_under_load_with_appendfsync_everysec_loses_no_acknowledged_write() {
+    crash_and_check("crash-everysec", "everysec", 6, Duration::from_millis(1500));
 }

@@ -931,3 +931,234 @@ fn checksum_and_compression_settings() {
     let unchecked = std::fs::read(dir.join("dump.rdb")).unwrap();
     assert_eq!(&unchecked[unchecked.len() - 8..], &[0u8; 8]);
 }
+
+/// A library both servers accept.
+const LIBRARY: &str = "#!lua name=lib1\nredis.register_function('answer', function(keys, args) return 42 end)\nredis.register_function{function_name='echo_ro', callback=function(keys, args) return args[1] end, flags={'no-writes'}}";
+
+/// Checks that the server behind `c` has [`LIBRARY`] loaded and callable.
+fn assert_library(c: &mut Connection) {
+    assert_eq!(int(c, &["FCALL", "answer", "0"]), 42);
+    assert_eq!(
+        bulk(c, &["FCALL_RO", "echo_ro", "0", "hi"]),
+        Some("hi".into())
+    );
+}
+
+#[test]
+fn function_libraries_move_between_redis_and_flowkv() {
+    // Redis → flowkv.
+    let dir = temp_dir("functions-from-redis");
+    let Some(redis) = Redis::start(&dir) else {
+        return;
+    };
+    let mut them = redis.client();
+    run(&mut them, &["FUNCTION", "LOAD", LIBRARY]);
+    run(&mut them, &["SET", "k", "v"]);
+    ok(&mut them, &["SAVE"]);
+    drop(redis);
+    let srv = flowkv_in(&dir);
+    let mut us = srv.client();
+    assert_library(&mut us);
+    assert_eq!(bulk(&mut us, &["GET", "k"]), Some("v".into()));
+    drop(srv);
+
+    // flowkv → Redis, through SAVE and through BGSAVE.
+    for bg in [false, true] {
+        let dir = temp_dir(&format!("functions-to-redis-{bg}"));
+        {
+            let srv = flowkv_in(&dir);
+            let mut us = srv.client();
+            run(&mut us, &["FUNCTION", "LOAD", LIBRARY]);
+            if bg {
+                run(&mut us, &["BGSAVE"]);
+                wait_bgsave(&mut us);
+            } else {
+                ok(&mut us, &["SAVE"]);
+            }
+        }
+        let Some(redis) = Redis::start(&dir) else {
+            return;
+        };
+        assert_library(&mut redis.client());
+    }
+}
+
+#[test]
+fn function_libraries_survive_debug_reload_and_restart() {
+    let dir = temp_dir("functions-reload");
+    let srv = flowkv_in(&dir);
+    let mut c = srv.client();
+    run(&mut c, &["FUNCTION", "LOAD", LIBRARY]);
+    ok(&mut c, &["DEBUG", "RELOAD"]);
+    assert_library(&mut c);
+    // A library deleted since the last save comes back with NOSAVE (the file's set).
+    ok(&mut c, &["FUNCTION", "DELETE", "lib1"]);
+    ok(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]);
+    assert_library(&mut c);
+    ok(&mut c, &["SAVE"]);
+    drop(c);
+    drop(srv);
+    let srv = flowkv_in(&dir);
+    assert_library(&mut srv.client());
+}
+
+/// A flowkv process started without waiting for it to be ready (the harness waits for
+/// PING, which answers -LOADING while the dataset loads).
+struct Loading {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn clients_are_served_loading_errors_while_the_dataset_loads() {
+    const KEYS: usize = 300_000;
+    let dir = temp_dir("loading");
+    {
+        let srv = flowkv_in(&dir);
+        let mut raw = srv.raw();
+        // Pipelined MSETs of 1000 keys each, then SAVE.
+        let batches = KEYS / 1000;
+        let mut buf = Vec::new();
+        for b in 0..batches {
+            buf.extend_from_slice(b"*2001\r\n$4\r\nMSET\r\n");
+            for i in 0..1000 {
+                let k = format!("key:{}", b * 1000 + i);
+                buf.extend_from_slice(format!("${}\r\n{k}\r\n$5\r\nvalue\r\n", k.len()).as_bytes());
+            }
+        }
+        raw.send(&buf);
+        for _ in 0..batches {
+            raw.expect("+OK\r\n");
+        }
+        let mut c = srv.client();
+        ok(&mut c, &["SAVE"]);
+    }
+    let size = std::fs::metadata(dir.join("dump.rdb")).unwrap().len();
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_flowkv-server"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+        .arg(&dir)
+        .args(["--save", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn flowkv-server");
+    let server = Loading { child, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream = loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", server.port)) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "flowkv did not listen");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut raw = common::Raw { s: stream };
+    // The port opens before the load: commands not flagged `loading` are refused, INFO
+    // reports the progress, MULTI is doomed by a refused command.
+    raw.cmd(&[b"GET", b"key:1"]);
+    raw.expect("-LOADING Redis is loading the dataset in memory\r\n");
+    raw.cmd(&[b"INFO", b"persistence"]);
+    let len: usize = raw.line().trim().trim_start_matches('$').parse().unwrap();
+    let info = String::from_utf8(raw.read_n(len + 2)).unwrap();
+    assert!(info.contains("\r\nloading:1\r\n"), "{info}");
+    assert!(info.contains("\r\nasync_loading:0\r\n"), "{info}");
+    assert!(
+        info.contains(&format!("\r\nloading_total_bytes:{size}\r\n")),
+        "{info}"
+    );
+    for field in [
+        "loading_start_time:",
+        "loading_rdb_used_mem:",
+        "loading_loaded_bytes:",
+        "loading_loaded_perc:",
+        "loading_eta_seconds:",
+    ] {
+        assert!(info.contains(&format!("\r\n{field}")), "{field} in {info}");
+    }
+    raw.cmd(&[b"MULTI"]);
+    raw.expect("+OK\r\n");
+    raw.cmd(&[b"SET", b"x", b"1"]);
+    raw.expect("-LOADING Redis is loading the dataset in memory\r\n");
+    raw.cmd(&[b"EXEC"]);
+    raw.expect("-EXECABORT Transaction discarded because of previous errors.\r\n");
+    raw.cmd(&[b"CONFIG", b"GET", b"maxmemory"]);
+    raw.expect("*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+    // Once loaded, everything is there and the progress fields are gone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        raw.cmd(&[b"PING"]);
+        if raw.line() == "+PONG\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "load did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    assert_eq!(int(&mut c, &["DBSIZE"]), KEYS as i64);
+    assert_eq!(persistence_field(&mut c, "loading"), "0");
+    let info = status(&mut c, &[b"INFO", b"persistence"]);
+    assert!(!info.contains("loading_total_bytes"), "{info}");
+}
+
+/// Redis's refusal of writes after a failed background save.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+#[test]
+fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
+    let dir = temp_dir("misconf");
+    let srv = flowkv_with(&dir, &["--save", "900 1"]);
+    let mut c = srv.client();
+    ok(&mut c, &["SET", "before", "1"]);
+    // A directory where the file should go: the save can't be renamed into place (even
+    // for root, unlike a read-only directory).
+    std::fs::create_dir_all(dir.join("dump.rdb").join("x")).unwrap();
+    run(&mut c, &["BGSAVE"]);
+    wait_bgsave(&mut c);
+    assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "err");
+    assert_eq!(err(&mut c, &["SET", "k", "v"]), MISCONF);
+    assert_eq!(err(&mut c, &["INCR", "n"]), MISCONF);
+    assert_eq!(err(&mut c, &["PING"]), MISCONF);
+    assert_eq!(bulk(&mut c, &["GET", "before"]), Some("1".into()));
+    let script = err(&mut c, &["EVAL", "return redis.call('set','x','1')", "0"]);
+    assert!(script.starts_with(MISCONF), "{script}");
+    // A transaction with a refused write is doomed.
+    let mut raw = srv.raw();
+    raw.send(b"MULTI\r\nSET a b\r\nEXEC\r\n");
+    raw.expect(&format!(
+        "+OK\r\n-{MISCONF}\r\n-EXECABORT Transaction discarded because of previous errors.\r\n"
+    ));
+    // The setting lifts the refusal at once, and brings it back.
+    ok(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"],
+    );
+    ok(&mut c, &["SET", "k", "v"]);
+    ok(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"],
+    );
+    assert_eq!(err(&mut c, &["SET", "k", "v"]), MISCONF);
+    // Without save rules, a failed save stops nothing (as Redis).
+    ok(&mut c, &["CONFIG", "SET", "save", ""]);
+    ok(&mut c, &["SET", "k", "v"]);
+    ok(&mut c, &["CONFIG", "SET", "save", "900 1"]);
+    // A successful save lifts it.
+    std::fs::remove_dir_all(dir.join("dump.rdb")).unwrap();
+    run(&mut c, &["BGSAVE"]);
+    wait_bgsave(&mut c);
+    assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    ok(&mut c, &["SET", "k", "v2"]);
+    assert_eq!(q(&mut c, &["PING"]), Ok(Value::SimpleString("PONG".into())));
+}

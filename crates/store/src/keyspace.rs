@@ -299,6 +299,8 @@ pub struct Keyspace {
     /// Called with (db, keys) the active sweep deleted while [`Keyspace::set_trackers`] is
     /// non-zero, outside the shard lock.
     expired_hook: OnceLock<ExpiredHook>,
+    /// Told of every key deleted because it expired (see [`Keyspace::set_expire_log`]).
+    expire_log: OnceLock<ExpireLog>,
     /// Notification classes whose events are recorded (0, the usual case, records none):
     /// see [`Keyspace::set_notify_classes`].
     notify: AtomicU32,
@@ -353,6 +355,18 @@ impl StatPrefixes {
 /// deleted.
 pub type ExpiredHook = Box<dyn Fn(usize, &[Box<[u8]>]) + Send + Sync>;
 
+/// What [`Keyspace::set_expire_log`] installs: a change log (the AOF, replicas) told
+/// (db, key) of each key deleted because it expired — found so by a lookup, or by the active
+/// sweep — under the key's shard lock, so the deletion is logged in order with the key's
+/// other changes. Keys are collected for it only while `active` says someone listens.
+pub struct ExpireLog {
+    pub active: fn() -> bool,
+    pub deleted: ExpiredKeyFn,
+}
+
+/// [`ExpireLog`]'s callback: (db, key).
+pub type ExpiredKeyFn = Box<dyn Fn(usize, &[u8]) + Send + Sync>;
+
 /// The sorted, de-duplicated set of shards a command needs.
 pub type ShardSet = SmallVec<[u16; 4]>;
 
@@ -375,6 +389,7 @@ impl Keyspace {
             watchers: AtomicUsize::new(0),
             trackers: AtomicUsize::new(0),
             expired_hook: OnceLock::new(),
+            expire_log: OnceLock::new(),
             notify: AtomicU32::new(0),
             untracked: Mutex::new(Vec::new()),
             swept: Mutex::new(Vec::new()),
@@ -516,6 +531,17 @@ impl Keyspace {
         let _ = self.expired_hook.set(hook);
     }
 
+    /// Installs the log told of keys deleted by expiry (the first installed log stays).
+    pub fn set_expire_log(&self, log: ExpireLog) {
+        let _ = self.expire_log.set(log);
+    }
+
+    /// The expire log, if one is installed and listening.
+    #[inline]
+    fn expire_log(&self) -> Option<&ExpireLog> {
+        self.expire_log.get().filter(|l| (l.active)())
+    }
+
     /// Records how many clients are blocked on keys (see the field's docs).
     pub fn set_waiters(&self, n: usize) {
         self.waiters.store(n, Relaxed);
@@ -648,7 +674,8 @@ impl Keyspace {
         let mut scratch = Vec::new();
         let mut deleted = Vec::new();
         let notify = self.notifies(notify_class::EXPIRED);
-        let record = notify || self.tracking();
+        let log = self.expire_log();
+        let record = notify || self.tracking() || log.is_some();
         for db in 0..self.num_dbs {
             let (mut with_ttl, mut expired) = (0, 0);
             for _ in 0..SWEEP_MAX_CHUNKS {
@@ -658,12 +685,17 @@ impl Keyspace {
                     if d.expires == 0 {
                         break;
                     }
-                    d.sweep_chunk(
+                    let sweep = d.sweep_chunk(
                         now_ms,
                         max_buckets,
                         &mut scratch,
                         record.then_some(&mut deleted),
-                    )
+                    );
+                    // Still under the shard lock: logged before anyone changes these keys.
+                    if let Some(log) = log {
+                        deleted.iter().for_each(|k| (log.deleted)(db, k));
+                    }
+                    sweep
                 };
                 if !deleted.is_empty() && self.tracking() {
                     if let Some(hook) = self.expired_hook.get() {
@@ -1125,6 +1157,9 @@ impl Keys<'_, '_> {
             Some(e) if e.is_expired(now) => {
                 if !ks.expiry_paused(now) && note_stale(stale, dbi, h, key, now) {
                     stats.expired_keys += 1;
+                    if let Some(log) = ks.expire_log() {
+                        (log.deleted)(dbi, key);
+                    }
                     if ks.tracking() {
                         tracked.push((dbi, key.into()));
                     }
@@ -1180,6 +1215,9 @@ impl Keys<'_, '_> {
     fn count_expired(&mut self, key: &[u8]) {
         if !self.locked.settle_stale(self.db, key) {
             self.stats.expired_keys += 1;
+            if let Some(log) = self.locked.ks.expire_log() {
+                (log.deleted)(self.db, key);
+            }
             if self.locked.ks.tracking() {
                 self.locked.tracked.push((self.db, key.into()));
             }

@@ -19,8 +19,9 @@ use flowkv_store::keyspace::lru_clock;
 use flowkv_store::list_value::NodeLimit;
 use flowkv_store::num::parse_i64;
 use flowkv_store::zset_value::ZSetLimits;
-use flowkv_store::{KeyStats, Locked};
+use flowkv_store::{Entry, KeyStats, Locked};
 
+use crate::command::flags::LOADING as LOADING_FLAG;
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group};
 use crate::config::notify::GENERIC;
@@ -28,6 +29,7 @@ use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::notify::event as notify;
 use crate::server::{unix_ms, Server};
+use crate::transaction::MultiState;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("save", 1, Group::Server)
@@ -192,6 +194,10 @@ pub fn write_options(srv: &Server) -> WriteOptions {
 /// [`flowkv_store::Keyspace::lock_all`]), so the file is one point in time and saves never
 /// overlap. Returns the error text for the log and the reply.
 pub fn save(srv: &Server, locked: &mut Locked<'_>) -> Result<(), String> {
+    if LOADING.active() {
+        // Half a dataset must never replace the file it is being loaded from.
+        return Err("Can't save while the dataset is loading".into());
+    }
     let started = Instant::now();
     let path = rdb_path(srv);
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
@@ -207,9 +213,11 @@ pub fn save(srv: &Server, locked: &mut Locked<'_>) -> Result<(), String> {
             )
         })
     });
-    STATS.last_ok.store(result.is_ok(), Relaxed);
     match result {
         Ok(dirty) => {
+            // A failed SAVE leaves the status alone, as in Redis: only background saves
+            // report errors (and stop writes).
+            STATS.last_ok.store(true, Relaxed);
             STATS.mark_synced(dirty);
             STATS.saves.fetch_add(1, Relaxed);
             STATS
@@ -233,6 +241,9 @@ pub fn file_info(srv: &Server) -> FileInfo {
         ctime: unix_ms() / 1000,
         used_mem: crate::info::used_memory(),
         checksum: srv.config.get_bool("rdbchecksum"),
+        functions: crate::scripting::with_libraries(|l, _| {
+            l.libs.values().map(|lib| lib.code.clone()).collect()
+        }),
     }
 }
 
@@ -285,53 +296,62 @@ pub(crate) fn write_rdb(
     Ok(dirty)
 }
 
-/// Loads `dir/dbfilename` into the keyspace through `locked`, which must hold every shard.
-/// The keyspace should be empty unless `merge`, where a key in the file replaces the one in
-/// memory. `Ok(None)` when there is no file. A key that appears twice without `merge`
-/// fails the load, as in Redis.
+/// Loads `dir/dbfilename` into the keyspace through `locked`, which must hold every shard
+/// (DEBUG RELOAD). The keyspace should be empty unless `merge`, where a key in the file
+/// replaces the one in memory. `Ok(None)` when there is no file. A key that appears twice
+/// without `merge` fails the load, as in Redis. The file's function libraries become the
+/// loaded set (with `merge`, each replaces the library of its name).
 pub fn load(
     srv: &Server,
     locked: &mut Locked<'_>,
     merge: bool,
 ) -> Result<Option<LoadInfo>, String> {
+    let mut stats = KeyStats::default();
+    let now = unix_ms();
+    load_file(
+        srv,
+        merge,
+        |db, e| Ok(locked.db(db, now, &mut stats).insert(e)),
+        || Ok(()),
+    )
+}
+
+/// Loads `dir/dbfilename`, handing each key to `insert` (which returns the key it replaced,
+/// if any), then calls `finish` (a start-up load's last batch). Errors are the fatal log
+/// line.
+fn load_file(
+    srv: &Server,
+    merge: bool,
+    mut insert: impl FnMut(usize, Entry) -> flowkv_persist::Result<Option<Entry>>,
+    finish: impl FnOnce() -> flowkv_persist::Result<()>,
+) -> Result<Option<LoadInfo>, String> {
     let path = rdb_path(srv);
+    let fatal =
+        |e: &dyn std::fmt::Display| format!("Fatal error loading the DB {}: {e}", path.display());
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "Fatal error loading the DB {}: {e}",
-                path.display()
-            ))
-        }
+        Err(e) => return Err(fatal(&e)),
     };
     let started = Instant::now();
-    let lim = limits(srv);
-    let info = {
-        let mut stats = KeyStats::default();
-        let now = unix_ms();
-        flowkv_persist::load(
-            std::io::BufReader::with_capacity(1 << 20, file),
-            &lim,
-            srv.keyspace.num_dbs(),
-            now,
-            |db, e| {
-                let key = e.key().to_vec();
-                let mut keys = locked.db(db, now, &mut stats);
-                if keys.insert(e).is_some() && !merge {
-                    return Err(flowkv_persist::error::corrupt(format!(
-                        "duplicated key '{}' in DB {db}",
-                        String::from_utf8_lossy(&key)
-                    )));
-                }
-                Ok(())
-            },
-        )
-        .map_err(|e| format!("Fatal error loading the DB {}: {e}", path.display()))?
-    };
+    LOADING.set_total(file.metadata().map_or(0, |m| m.len()));
+    let info = flowkv_persist::load_with_aux(
+        std::io::BufReader::with_capacity(1 << 20, Counted(file)),
+        &limits(srv),
+        srv.keyspace.num_dbs(),
+        unix_ms(),
+        |db, e| match insert(db, e)? {
+            Some(old) if !merge => Err(duplicated(db, old.key())),
+            _ => Ok(()),
+        },
+        LOADING.on_aux(),
+    )
+    .and_then(|info| finish().map(|()| info))
+    .map_err(|e| fatal(&e))?;
     for w in &info.warnings {
         eprintln!("RDB load: {w}");
     }
+    crate::scripting::load_libraries(&info.functions, merge).map_err(|e| fatal(&e))?;
     STATS.loaded_keys.store(info.keys, Relaxed);
     STATS.loaded_expired.store(info.expired, Relaxed);
     STATS.mark_synced(srv.sum(|w| w.dirty.get()));
@@ -344,6 +364,231 @@ pub fn load(
         started.elapsed().as_secs_f64()
     );
     Ok(Some(info))
+}
+
+fn duplicated(db: usize, key: &[u8]) -> flowkv_persist::Error {
+    flowkv_persist::error::corrupt(format!(
+        "duplicated key '{}' in DB {db}",
+        String::from_utf8_lossy(key)
+    ))
+}
+
+/// Keys a start-up load inserts per hold of the shard locks: between batches, the commands
+/// allowed while loading (INFO, CONFIG…) get their turn.
+pub(crate) const LOAD_BATCH: usize = 1024;
+
+/// Loads the dataset at start-up, while clients are already served `-LOADING` (the caller
+/// called [`Loading::begin`] before serving them): the AOF with `appendonly yes` (then
+/// opened for appending), else `dir/dbfilename`. An error is the fatal log line: the
+/// server must not serve half a dataset.
+pub fn load_at_start(srv: &Server) -> Result<(), String> {
+    let result = if srv.config.get_bool("appendonly") {
+        crate::aof::load_at_start(srv)
+            .and_then(|_| crate::aof::open_at_start(srv, &mut srv.keyspace.lock_all()))
+    } else {
+        let batch = std::cell::RefCell::new(Vec::with_capacity(LOAD_BATCH));
+        load_file(
+            srv,
+            false,
+            |db, e| {
+                let mut b = batch.borrow_mut();
+                b.push((db, e));
+                if b.len() >= LOAD_BATCH {
+                    insert_batch(srv, &mut b)?;
+                }
+                Ok(None)
+            },
+            || insert_batch(srv, &mut batch.borrow_mut()),
+        )
+        .map(|_| ())
+    };
+    LOADING.end();
+    result
+}
+
+/// Inserts a batch of loaded keys under every shard lock; a key already there is a
+/// duplicate in the file.
+pub(crate) fn insert_batch(
+    srv: &Server,
+    batch: &mut Vec<(usize, Entry)>,
+) -> flowkv_persist::Result<()> {
+    if batch.is_empty() {
+        // Nothing to take the locks for (a caller may hold them already).
+        return Ok(());
+    }
+    let mut locked = srv.keyspace.lock_all();
+    let mut stats = KeyStats::default();
+    let (now, mut dup) = (unix_ms(), None);
+    for (db, e) in batch.drain(..) {
+        if let Some(old) = locked.db(db, now, &mut stats).insert(e) {
+            dup.get_or_insert((db, old));
+        }
+    }
+    dup.map_or(Ok(()), |(db, old)| Err(duplicated(db, old.key())))
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading state and write refusals
+
+/// The start-up load's progress: while it runs, clients get `-LOADING` for every command
+/// Redis does not flag `loading`, and INFO persistence reports the `loading_*` fields.
+pub struct Loading {
+    active: AtomicBool,
+    /// Unix seconds the load started.
+    start_secs: AtomicU64,
+    /// Bytes of the files being loaded, and read so far.
+    total_bytes: AtomicU64,
+    loaded_bytes: AtomicU64,
+    /// The `used-mem` aux field of the RDB being loaded.
+    rdb_used_mem: AtomicU64,
+}
+
+pub static LOADING: Loading = Loading {
+    active: AtomicBool::new(false),
+    start_secs: AtomicU64::new(0),
+    total_bytes: AtomicU64::new(0),
+    loaded_bytes: AtomicU64::new(0),
+    rdb_used_mem: AtomicU64::new(0),
+};
+
+impl Loading {
+    /// True while the start-up load runs.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Relaxed)
+    }
+
+    /// Marks the start-up load as running: from now on commands get `-LOADING`.
+    pub fn begin(&self) {
+        self.start_secs.store(unix_ms() / 1000, Relaxed);
+        self.total_bytes.store(0, Relaxed);
+        self.loaded_bytes.store(0, Relaxed);
+        self.rdb_used_mem.store(0, Relaxed);
+        self.active.store(true, Relaxed);
+    }
+
+    fn end(&self) {
+        self.active.store(false, Relaxed);
+    }
+
+    /// Sets the size of what is about to be loaded (an RDB file; every AOF part).
+    pub(crate) fn set_total(&self, bytes: u64) {
+        self.total_bytes.store(bytes, Relaxed);
+        self.loaded_bytes.store(0, Relaxed);
+    }
+
+    /// Records the `used-mem` aux field as the loader reads it.
+    pub(crate) fn on_aux(&self) -> impl FnMut(&[u8], &[u8]) + '_ {
+        |k: &[u8], v: &[u8]| {
+            if k == b"used-mem" {
+                let mem = std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
+                self.rdb_used_mem.store(mem.unwrap_or(0), Relaxed);
+            }
+        }
+    }
+
+    /// INFO persistence's `loading_*` progress fields, computed as Redis does; empty when
+    /// no load runs.
+    pub fn info_fields(&self) -> Vec<(&'static str, String)> {
+        if !self.active() {
+            return Vec::new();
+        }
+        let (total, loaded) = (
+            self.total_bytes.load(Relaxed),
+            self.loaded_bytes.load(Relaxed),
+        );
+        let used_mem = self.rdb_used_mem.load(Relaxed);
+        let (perc, remaining) = if total > 0 {
+            (
+                loaded as f64 / total as f64 * 100.0,
+                total.saturating_sub(loaded),
+            )
+        } else if used_mem > 0 {
+            // used-mem is only an estimate of the file's size: never past 100%.
+            let perc = (loaded as f64 / used_mem as f64 * 100.0).min(99.99);
+            (perc, used_mem.saturating_sub(loaded).max(1))
+        } else {
+            (0.0, 1)
+        };
+        let start = self.start_secs.load(Relaxed);
+        let elapsed = (unix_ms() / 1000).saturating_sub(start);
+        let eta = match elapsed {
+            // Not enough to go on yet: Redis reports a token second.
+            0 => 1,
+            e => e.saturating_mul(remaining) / (loaded + 1),
+        };
+        vec![
+            ("loading_start_time", start.to_string()),
+            ("loading_total_bytes", total.to_string()),
+            ("loading_rdb_used_mem", used_mem.to_string()),
+            ("loading_loaded_bytes", loaded.to_string()),
+            ("loading_loaded_perc", format!("{perc:.2}")),
+            ("loading_eta_seconds", eta.to_string()),
+        ]
+    }
+}
+
+/// A file being loaded: counts what is read into [`Loading`]'s progress.
+pub(crate) struct Counted<R>(pub R);
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        LOADING.loaded_bytes.fetch_add(n as u64, Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Counted<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+
+/// Redis's error for a failed background save with `stop-writes-on-bgsave-error yes`.
+const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Why writes are refused after a persistence failure (Redis's
+/// `writeCommandsDeniedByDiskError`): the last save failed with
+/// `stop-writes-on-bgsave-error yes` and `save` rules set, or writes to the AOF fail.
+/// Two atomic loads while all is well.
+#[inline]
+pub fn disk_error(srv: &Server) -> Option<CmdError> {
+    if STATS.last_ok.load(Relaxed) {
+        return srv
+            .aof
+            .write_error()
+            .map(|e| CmdError::msg(format!("MISCONF Errors writing to the AOF file: {e}")));
+    }
+    let rules = srv.config.get("save").unwrap_or_default();
+    if srv.config.get_bool("stop-writes-on-bgsave-error") && !rules.is_empty() {
+        return Some(CmdError::msg(MISCONF_RDB));
+    }
+    srv.aof
+        .write_error()
+        .map(|e| CmdError::msg(format!("MISCONF Errors writing to the AOF file: {e}")))
+}
+
+/// The refusals dispatch applies before running a command, for persistence's sake and in
+/// Redis's order: MISCONF for writes (and PING) after a failed save, LOADING while the
+/// start-up load runs for commands not flagged `loading`. An EXEC counts as what it
+/// queued.
+#[inline]
+pub fn refuse(srv: &Server, cmd: &Command, multi: Option<&MultiState>) -> Option<CmdError> {
+    let queued = |f: &dyn Fn(&Command) -> bool| {
+        cmd.name == "exec" && multi.is_some_and(|m| m.queued.iter().any(|q| f(q.cmd)))
+    };
+    if cmd.has(WRITE) || cmd.name == "ping" || queued(&|c| c.has(WRITE)) {
+        if let Some(e) = disk_error(srv) {
+            return Some(e);
+        }
+    }
+    if LOADING.active() && (!cmd.has(LOADING_FLAG) || queued(&|c| !c.has(LOADING_FLAG))) {
+        return Some(CmdError::msg(
+            "LOADING Redis is loading the dataset in memory",
+        ));
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------

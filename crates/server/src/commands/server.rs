@@ -340,8 +340,10 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
     eprintln!("User requested shutdown...");
-    let wants_save =
-        save || (!nosave && !ctx.srv.config.get("save").unwrap_or_default().is_empty());
+    // While the dataset is still loading there is nothing whole to save: Redis exits
+    // without saving, even when asked to.
+    let wants_save = !crate::commands::persist::LOADING.active()
+        && (save || (!nosave && !ctx.srv.config.get("save").unwrap_or_default().is_empty()));
     if wants_save {
         eprintln!("Saving the final RDB snapshot before exiting.");
         let saved = match ctx.locked.as_mut() {

@@ -290,6 +290,9 @@ pub(crate) fn write_entries(out: &mut Reply<'_>, entries: &[EntryRef<'_>]) {
 struct TrimArgs {
     trim: Option<Trim>,
     approx: bool,
+    /// Position of the MAXLEN/MINID threshold (an approximate trim propagates a rewritten
+    /// one there).
+    threshold_at: usize,
     /// Entries removed at most (0 = no limit).
     limit: u64,
     nomkstream: bool,
@@ -336,6 +339,7 @@ fn parse_trim_args(
             } else {
                 Trim::MinId(parse_strict_id(val)?)
             });
+            t.threshold_at = i + 1;
             i += 1;
         } else if opt.eq_ignore_ascii_case(b"limit") && more > 0 {
             let n = int_arg(args.get(i + 1))?;
@@ -365,7 +369,11 @@ fn parse_trim_args(
             "ERR syntax error, XTRIM must be called with a trimming strategy",
         ));
     }
-    if limit_given {
+    if crate::propagate::replaying() {
+        // An AOF's trims were propagated exact (see [`exact_trim`]), maybe with the LIMIT
+        // the client gave: replay them whole, as Redis does for its AOF and master.
+        t.limit = 0;
+    } else if limit_given {
         if !t.approx {
             return Err(CmdError::msg(
                 "ERR syntax error, LIMIT cannot be used without the special ~ option",
@@ -473,11 +481,9 @@ fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             .map(|s| s.last_id);
         if let Some(id) = last {
             let id = id.to_string().into_bytes();
-            let cmd: Vec<&[u8]> = args
-                .iter()
-                .enumerate()
-                .map(|(i, a)| if i == idpos { &id[..] } else { a })
-                .collect();
+            let mut cmd: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+            cmd[idpos] = id;
+            exact_trim(ctx, &mut cmd, key, &t);
             ctx.propagate_as(&cmd);
         }
     }
@@ -614,9 +620,39 @@ fn xtrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if removed > 0 {
         ctx.dirty += removed;
         notify(ctx, STREAM, "xtrim", key);
+        if t.approx && crate::propagate::active() {
+            let mut cmd: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+            exact_trim(ctx, &mut cmd, key, &t);
+            ctx.propagate_as(&cmd);
+        }
+    } else {
+        ctx.prevent_propagation();
     }
     ctx.out.int(removed as i64);
     Ok(())
+}
+
+/// An approximate trim (`~`) depends on how the stream's entries fall into nodes, which a
+/// replay need not reproduce: as Redis does, it propagates as the exact trim to what it
+/// left — `MAXLEN = <length now>` or `MINID = <first ID now>` — in `cmd`, the command's
+/// arguments.
+fn exact_trim(ctx: &mut Ctx<'_>, cmd: &mut [Vec<u8>], key: &[u8], t: &TrimArgs) {
+    if !t.approx {
+        return;
+    }
+    let mut keys = ctx.keys();
+    let Some(Ok(s)) = keys.peek(key).map(stream_of) else {
+        return;
+    };
+    let threshold = match t.trim {
+        Some(Trim::MaxLen(_)) => s.len().to_string(),
+        // An emptied stream: the highest ID, which removes everything on replay too.
+        Some(Trim::MinId(_)) => s.edge_id(false).unwrap_or(StreamId::MAX).to_string(),
+        None => return,
+    };
+    drop(keys);
+    cmd[t.threshold_at - 1] = b"=".to_vec();
+    cmd[t.threshold_at] = threshold.into_bytes();
 }
 
 /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id].

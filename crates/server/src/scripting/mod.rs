@@ -306,6 +306,22 @@ pub fn update_libraries<R>(
     Ok(r)
 }
 
+/// Loads the function libraries an RDB file holds (their code, in file order). With
+/// `merge` each replaces the library of its name (DEBUG RELOAD MERGE); otherwise they
+/// become the whole set, as Redis empties its functions with its data before a load.
+pub fn load_libraries(codes: &[Vec<u8>], merge: bool) -> Result<(), String> {
+    let libs = codes
+        .iter()
+        .map(|c| crate::commands::scripting::build_library(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    update_libraries(|l| {
+        if !merge {
+            *l = Libraries::default();
+        }
+        libs.into_iter().try_for_each(|lib| l.add(lib, merge))
+    })
+}
+
 /// Runs `f` on the current libraries without copying them.
 pub fn with_libraries<R>(f: impl FnOnce(&Libraries, u64) -> R) -> R {
     let g = FUNCTIONS.read();

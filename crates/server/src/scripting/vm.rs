@@ -1043,6 +1043,14 @@ fn script_call(
     if st.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
         return reject("Write commands are not allowed from read-only scripts.");
     }
+    // After a failed save (stop-writes-on-bgsave-error) or AOF write: MISCONF, as Redis.
+    if let Some(e) = cmd
+        .has(flags::WRITE)
+        .then(|| crate::commands::persist::disk_error(srv))
+        .flatten()
+    {
+        return reject(&format!("-{e}"));
+    }
     if cmd.has(flags::WRITE) {
         RUNNING.wrote.store(true, Relaxed);
     }
