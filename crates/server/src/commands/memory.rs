@@ -84,8 +84,8 @@ pub fn alloc_size(n: usize) -> usize {
     }
 }
 
-/// Bytes of one keyspace dict node (entry plus chain pointer) and its bucket slot.
-pub(crate) const NODE_BYTES: usize = 48 + 8;
+/// Bytes of one keyspace dict node (entry pointer plus chain pointer) and its bucket slot.
+pub(crate) const NODE_BYTES: usize = 16 + 8;
 
 /// MEMORY USAGE key [SAMPLES count]: the node, the key/TTL/inline-value allocation and the
 /// value's own heap, rounded to allocator size classes. Strings are measured exactly, so
