@@ -445,7 +445,7 @@ impl KeyTable {
     }
 
     /// Calls `f` on up to `n` entries taken from consecutive buckets starting at a random
-    /// one (both tables while rehashing), for eviction and active-expiry sampling; bounded
+    /// one, and within each chain at a random entry (both tables while rehashing), for eviction and active-expiry sampling; bounded
     /// work as [`crate::dict::Dict::sample`].
     pub fn sample(&self, n: usize, rng: &mut impl rand::Rng, mut f: impl FnMut(&Entry)) {
         let want = n.min(self.len);
@@ -478,7 +478,12 @@ impl KeyTable {
                     }
                     Some(b) => {
                         empty_run = 0;
-                        for e in b.entries() {
+                        // Start at a random entry of the chain: entries are kept in
+                        // insertion order, and always taking the first ones would favour
+                        // the oldest keys.
+                        let k = b.entries().count();
+                        let start = rng.gen_range(0..k);
+                        for e in b.entries().skip(start).chain(b.entries().take(start)) {
                             f(e);
                             got += 1;
                             if got == want {
@@ -791,6 +796,28 @@ mod tests {
             t.rehash_steps(1);
         }
         assert_eq!(hit.len(), 10);
+    }
+
+    #[test]
+    fn sample_is_not_biased_to_old_keys() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut t = KeyTable::new();
+        // Old keys fill the first slots of every chain, new keys the later ones.
+        for i in 0..4000 {
+            ins(&mut t, i, 0);
+        }
+        for i in 4000..8000 {
+            ins(&mut t, i, 1);
+        }
+        while t.rehash_steps(100) {}
+        let mut new = 0;
+        for _ in 0..4000 {
+            t.sample(1, &mut rng, |e| new += val(e));
+        }
+        assert!(
+            (1600..2400).contains(&new),
+            "{new} of 4000 samples were new keys"
+        );
     }
 
     #[test]
