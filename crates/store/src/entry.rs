@@ -1,39 +1,90 @@
-//! One key of the keyspace: key bytes, value, TTL and LRU/LFU bits in as few allocations as
-//! possible.
+//! One key of the keyspace: key bytes, value, TTL and LRU/LFU bits in one allocation behind
+//! one thin pointer.
 //!
-//! Layout (40 bytes, so a dict node is 48 — one jemalloc size class):
-//! - `data`: a single allocation holding `[expire_at: 8 bytes LE, only if HAS_EXPIRE][key][string
-//!   value, only for inline strings]`. A plain `SET k v` therefore costs one allocation for key,
-//!   value and TTL together, and a read touches the key and the value in the same cache lines.
-//! - `value`: which type the key holds; collections and strings that are edited in place live
-//!   behind a pointer.
-//! - `key_len` and `meta` (24-bit LRU clock / LFU data, 8 flag bits).
+//! An [`Entry`] is a single pointer (8 bytes) to an 8-aligned allocation:
 //!
-//! Keys without a TTL pay nothing for expiry; setting a TTL on an existing key re-allocates
-//! `data` once, which is rare next to reads.
+//! ```text
+//! inline string: [meta u32][key_len u32][val_len u32]   [expire_at u64 LE]? [key][value]
+//! other values:  [meta u32][key_len u32][Value (16 bytes)][expire_at u64 LE]? [key]
+//! ```
+//!
+//! `meta` holds the 24 LRU/LFU bits and the flags below. A plain `SET k v` is one allocation
+//! of 12 + key + value bytes (a 16-byte key and a 100-byte value fill the 128-byte jemalloc
+//! class exactly), and a read touches header, key and value in the same cache lines. Keys
+//! without a TTL pay nothing for expiry; setting or clearing a TTL rebuilds the allocation
+//! once, which is rare next to reads. Collections (and strings edited in place) live behind
+//! the pointer inside the [`Value`].
+//!
+//! The keyspace table ([`crate::table`]) keeps a 16-bit hash tag in the pointer's top bits,
+//! which user-space addresses never use, so that a lookup skips non-matching keys without
+//! touching their allocation. Every access strips the tag first.
+//!
+//! Why `unsafe`: Rust has no safe thin pointer to a variable-size allocation; `Box<[u8]>`
+//! is a 16-byte fat pointer and a separate header struct would cost a second allocation.
+//! The fat version costs 8 more bytes per key in the table plus 8 more in every node: that
+//! is the difference between 0.78x and 0.70x of Redis's memory for 1M small strings (see
+//! docs/MEMORY.md and `benches/entry.rs`). All unsafe code is in this file, behind the
+//! safe methods below.
 
 use crate::value::Value;
+use std::alloc::{self, Layout};
+use std::mem::{self, size_of};
+use std::ptr::{self, NonNull};
 
-/// Flag bit in `meta`: `data` starts with an 8-byte expiry time.
+/// Flag bit in `meta`: an 8-byte expiry time precedes the key.
 const HAS_EXPIRE: u32 = 1 << 24;
 /// Flag bit in `meta`: the entry's snapshot mark. A running snapshot has captured the entry
 /// (or the entry is newer than the snapshot) when the mark equals its database's; see
 /// [`crate::snapshot`].
 const SNAP_MARK: u32 = 1 << 25;
+/// Flag bit in `meta`: the value is a string stored inline after the key (else a [`Value`]
+/// follows the header).
+const INLINE: u32 = 1 << 26;
 /// Mask of the LRU/LFU bits in `meta`.
 const LRU_MASK: u32 = (1 << 24) - 1;
+
+/// Header: `meta` and `key_len`, both u32.
+const HDR: usize = 8;
+/// Bits of a pointer that hold an address; the top 16 are free for the table's tag.
+const ADDR_BITS: u32 = 48;
+const ADDR_MASK: usize = (1 << ADDR_BITS) - 1;
+
+// The header keeps the stored `Value` 8-aligned, and the layout math assumes its size.
+const _: () = assert!(mem::align_of::<Value>() <= 8 && size_of::<Value>() == 16);
+const _: () = assert!(size_of::<usize>() == 8);
 
 /// Strings up to this length report `embstr` in OBJECT ENCODING, as in Redis.
 pub const EMBSTR_LIMIT: usize = 44;
 
-/// A key and its value.
-pub struct Entry {
-    data: Box<[u8]>,
-    value: Value,
-    key_len: u32,
-    meta: u32,
+/// What goes after the header of a new allocation.
+enum Payload<'a> {
+    Inline(&'a [u8]),
+    Value(Value),
 }
 
+/// A key and its value; see the module docs for the layout.
+pub struct Entry {
+    /// The allocation, with the table's tag in the top 16 bits (0 outside a table).
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: an `Entry` owns its allocation exclusively, like a `Box` of its contents, and the
+// only non-byte content is a `Value`, which is Send and Sync (checked below). `&Entry` gives
+// out only shared references into the allocation, `&mut Entry` only unique ones.
+unsafe impl Send for Entry {}
+// SAFETY: see `Send`; there is no interior mutability.
+unsafe impl Sync for Entry {}
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Value>();
+};
+
+/// The placeholder [`Entry::value`] returns for inline strings.
+static INLINE_STR: Value = Value::InlineStr;
+
+fn u32_len(n: usize, what: &str) -> u32 {
+    u32::try_from(n).unwrap_or_else(|_| panic!("{what} longer than 4 GiB"))
+}
 /// The Redis type of a value, as TYPE reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -82,64 +133,230 @@ impl Kind {
     }
 }
 
-fn build(expire_at: Option<u64>, key: &[u8], tail: &[u8]) -> Box<[u8]> {
-    let prefix = if expire_at.is_some() { 8 } else { 0 };
-    let mut v = Vec::with_capacity(prefix + key.len() + tail.len());
-    if let Some(at) = expire_at {
-        v.extend_from_slice(&at.to_le_bytes());
-    }
-    v.extend_from_slice(key);
-    v.extend_from_slice(tail);
-    v.into_boxed_slice()
-}
-
 impl Entry {
+    /// Allocates an entry. `meta` supplies the LRU bits and the snapshot mark; the layout
+    /// flags are derived from the arguments.
+    fn alloc(meta: u32, expire_at: Option<u64>, key: &[u8], payload: Payload<'_>) -> Entry {
+        let key_len = u32_len(key.len(), "key");
+        let (body, tail, val_len) = match &payload {
+            Payload::Inline(v) => (4, v.len(), u32_len(v.len(), "inline string")),
+            Payload::Value(_) => (size_of::<Value>(), 0, 0),
+        };
+        let exp = if expire_at.is_some() { 8 } else { 0 };
+        let size = HDR + body + exp + key.len() + tail;
+        let layout = Layout::from_size_align(size, 8).expect("entry size overflows");
+        let mut flags = meta & (LRU_MASK | SNAP_MARK);
+        if expire_at.is_some() {
+            flags |= HAS_EXPIRE;
+        }
+        if matches!(payload, Payload::Inline(_)) {
+            flags |= INLINE;
+        }
+        // SAFETY: `layout` has a non-zero size (at least HDR + 4 bytes).
+        let raw = unsafe { alloc::alloc(layout) };
+        let Some(p) = NonNull::new(raw) else {
+            alloc::handle_alloc_error(layout)
+        };
+        if p.as_ptr().addr() & !ADDR_MASK != 0 {
+            // User-space addresses fit in 47 bits on x86-64 and (by default) 48 on aarch64.
+            // Aborting rather than panicking keeps `rebuild_with_expire` unwind-free.
+            eprintln!("flowkv: allocation above 2^48, no room for the table tag");
+            std::process::abort();
+        }
+        let p = p.as_ptr();
+        // SAFETY: `p` is valid for writes of `size` bytes and 8-aligned. The writes cover
+        // disjoint ranges that add up to `size`: header 0..8 (two aligned u32), body
+        // 8..8+body (an aligned u32 or an aligned 16-byte `Value`), then `exp`, the key and
+        // `tail` bytes, each copied from a live slice that cannot overlap a fresh allocation.
+        unsafe {
+            p.cast::<u32>().write(flags);
+            p.add(4).cast::<u32>().write(key_len);
+            let mut off = HDR + body;
+            if let Some(at) = expire_at {
+                ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), p.add(off), 8);
+                off += 8;
+            }
+            ptr::copy_nonoverlapping(key.as_ptr(), p.add(off), key.len());
+            off += key.len();
+            match payload {
+                Payload::Inline(v) => {
+                    p.add(HDR).cast::<u32>().write(val_len);
+                    ptr::copy_nonoverlapping(v.as_ptr(), p.add(off), v.len());
+                }
+                Payload::Value(v) => p.add(HDR).cast::<Value>().write(v),
+            }
+        }
+        Entry {
+            // SAFETY: `p` came from a `NonNull` above.
+            ptr: unsafe { NonNull::new_unchecked(p) },
+        }
+    }
+
     /// A string key, stored inline with its value.
     pub fn new_string(key: &[u8], val: &[u8], expire_at: Option<u64>, lru: u32) -> Entry {
-        Entry {
-            data: build(expire_at, key, val),
-            value: Value::InlineStr,
-            key_len: key.len() as u32,
-            meta: (lru & LRU_MASK) | if expire_at.is_some() { HAS_EXPIRE } else { 0 },
+        if u32::try_from(val.len()).is_err() {
+            let raw = Value::RawStr(Box::new(val.to_vec()));
+            return Entry::alloc(lru, expire_at, key, Payload::Value(raw));
         }
+        Entry::alloc(lru & LRU_MASK, expire_at, key, Payload::Inline(val))
     }
 
     /// A key holding a non-inline value.
     pub fn new_value(key: &[u8], value: Value, expire_at: Option<u64>, lru: u32) -> Entry {
         debug_assert!(!matches!(value, Value::InlineStr));
-        Entry {
-            data: build(expire_at, key, &[]),
-            value,
-            key_len: key.len() as u32,
-            meta: (lru & LRU_MASK) | if expire_at.is_some() { HAS_EXPIRE } else { 0 },
+        Entry::alloc(lru & LRU_MASK, expire_at, key, Payload::Value(value))
+    }
+
+    /// The allocation's address, without the table's tag.
+    #[inline]
+    fn base(&self) -> *mut u8 {
+        self.ptr.as_ptr().map_addr(|a| a & ADDR_MASK)
+    }
+
+    #[inline]
+    fn meta(&self) -> u32 {
+        // SAFETY: every allocation starts with an aligned u32 `meta` (see `alloc`).
+        unsafe { self.base().cast::<u32>().read() }
+    }
+
+    #[inline]
+    fn set_meta(&mut self, meta: u32) {
+        // SAFETY: as in `meta`; `&mut self` means no reference into the header is live.
+        unsafe { self.base().cast::<u32>().write(meta) }
+    }
+
+    #[inline]
+    fn key_len(&self) -> usize {
+        // SAFETY: bytes 4..8 are the aligned u32 key length (see `alloc`).
+        unsafe { self.base().add(4).cast::<u32>().read() as usize }
+    }
+
+    #[inline]
+    fn is_inline(&self) -> bool {
+        self.meta() & INLINE != 0
+    }
+
+    /// Offset of the expiry (or, without a TTL, of the key).
+    #[inline]
+    fn body_end(&self) -> usize {
+        HDR + if self.is_inline() {
+            4
+        } else {
+            size_of::<Value>()
         }
     }
 
-    fn prefix(&self) -> usize {
-        if self.meta & HAS_EXPIRE != 0 {
-            8
+    #[inline]
+    fn key_off(&self) -> usize {
+        self.body_end() + if self.meta() & HAS_EXPIRE != 0 { 8 } else { 0 }
+    }
+
+    /// Length of the inline string, 0 for other values.
+    #[inline]
+    fn val_len(&self) -> usize {
+        if self.is_inline() {
+            // SAFETY: inline entries have their aligned u32 value length at HDR.
+            unsafe { self.base().add(HDR).cast::<u32>().read() as usize }
         } else {
             0
         }
     }
 
+    /// Size of the allocation, as `alloc` computed it.
+    #[inline]
+    fn size(&self) -> usize {
+        self.key_off() + self.key_len() + self.val_len()
+    }
+
+    /// The stored value; `None` for inline strings.
+    #[inline]
+    fn value_ptr(&self) -> Option<*mut Value> {
+        // SAFETY (of the `add`): HDR is within the allocation.
+        (!self.is_inline()).then(|| unsafe { self.base().add(HDR).cast::<Value>() })
+    }
+
+    #[inline]
+    fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        debug_assert!(off + len <= self.size());
+        // SAFETY: callers pass a range of initialized bytes inside the allocation (key or
+        // inline value); the slice borrows `self`, so the allocation outlives it.
+        unsafe { std::slice::from_raw_parts(self.base().add(off), len) }
+    }
+
+    /// The table's hash tag (0 outside a table).
+    #[inline]
+    pub(crate) fn tag(&self) -> u16 {
+        (self.ptr.as_ptr().addr() >> ADDR_BITS) as u16
+    }
+
+    /// Stores the table's hash tag in the pointer's unused top bits.
+    #[inline]
+    pub(crate) fn set_tag(&mut self, tag: u16) {
+        let p = self
+            .base()
+            .map_addr(|a| a | (usize::from(tag) << ADDR_BITS));
+        self.ptr = NonNull::new(p).expect("entry pointer is non-null");
+    }
+
+    /// Replaces the allocation with `new`, keeping the table tag. The old one is dropped.
+    fn replace(&mut self, mut new: Entry) {
+        new.set_tag(self.tag());
+        *self = new;
+    }
+
+    /// Frees the allocation without dropping the stored value, which the caller has moved
+    /// out (read) before.
+    fn free_moved(self) {
+        let me = mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; the layout is the one `alloc` used.
+        unsafe { alloc::dealloc(me.base(), Layout::from_size_align_unchecked(me.size(), 8)) }
+    }
+
+    /// Frees the allocation and returns the stored value (`None` for inline strings).
+    fn into_value(self) -> Option<Value> {
+        // SAFETY: the value is read exactly once and the allocation is then freed without
+        // dropping it, so the value is moved, not duplicated.
+        let v = self.value_ptr().map(|p| unsafe { p.read() });
+        self.free_moved();
+        v
+    }
+
     /// The key's bytes.
     #[inline]
     pub fn key(&self) -> &[u8] {
-        let p = self.prefix();
-        &self.data[p..p + self.key_len as usize]
+        self.bytes(self.key_off(), self.key_len())
     }
 
     /// Absolute expiry time in unix milliseconds, if the key has a TTL.
     #[inline]
     pub fn expire_at(&self) -> Option<u64> {
-        if self.meta & HAS_EXPIRE != 0 {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&self.data[..8]);
-            Some(u64::from_le_bytes(b))
-        } else {
-            None
+        if self.meta() & HAS_EXPIRE == 0 {
+            return None;
         }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.bytes(self.body_end(), 8));
+        Some(u64::from_le_bytes(b))
+    }
+
+    /// Rebuilds the allocation with another TTL, moving the value.
+    fn rebuild_with_expire(&mut self, at: Option<u64>) {
+        let Some(p) = self.value_ptr() else {
+            let new = Entry::alloc(
+                self.meta(),
+                at,
+                self.key(),
+                Payload::Inline(self.string_bytes()),
+            );
+            return self.replace(new);
+        };
+        // SAFETY: the value is moved bit for bit into the new allocation and the old one is
+        // then freed without dropping it (`free_moved`), so it is dropped exactly once.
+        // Nothing in between can unwind: the key length was valid when the entry was built,
+        // and `alloc` aborts rather than panics on allocation failure or a too-high address.
+        let v = unsafe { p.read() };
+        let mut new = Entry::alloc(self.meta(), at, self.key(), Payload::Value(v));
+        new.set_tag(self.tag());
+        mem::replace(self, new).free_moved();
     }
 
     /// Sets or clears the TTL. Returns true if the key changed between "has a TTL" and "has
@@ -148,18 +365,17 @@ impl Entry {
     pub(crate) fn set_expire_at(&mut self, at: Option<u64>) -> bool {
         match (self.expire_at(), at) {
             (Some(_), Some(new)) => {
-                self.data[..8].copy_from_slice(&new.to_le_bytes());
+                let off = self.body_end();
+                // SAFETY: an entry with HAS_EXPIRE has 8 expiry bytes at `body_end`;
+                // `&mut self` means nothing borrows them.
+                unsafe {
+                    ptr::copy_nonoverlapping(new.to_le_bytes().as_ptr(), self.base().add(off), 8)
+                };
                 false
             }
             (None, None) => false,
-            (Some(_), None) => {
-                self.data = self.data[8..].into();
-                self.meta &= !HAS_EXPIRE;
-                true
-            }
-            (None, Some(new)) => {
-                self.data = build(Some(new), &self.data, &[]);
-                self.meta |= HAS_EXPIRE;
+            (Some(_), None) | (None, Some(_)) => {
+                self.rebuild_with_expire(at);
                 true
             }
         }
@@ -174,47 +390,65 @@ impl Entry {
     /// The snapshot mark (see [`SNAP_MARK`]).
     #[inline]
     pub(crate) fn snap_mark(&self) -> bool {
-        self.meta & SNAP_MARK != 0
+        self.meta() & SNAP_MARK != 0
     }
 
     #[inline]
     pub(crate) fn set_snap_mark(&mut self, mark: bool) {
-        self.meta = (self.meta & !SNAP_MARK) | if mark { SNAP_MARK } else { 0 };
+        let m = (self.meta() & !SNAP_MARK) | if mark { SNAP_MARK } else { 0 };
+        self.set_meta(m);
     }
 
     /// The LRU clock (or LFU data) bits.
     #[inline]
     pub fn lru(&self) -> u32 {
-        self.meta & LRU_MASK
+        self.meta() & LRU_MASK
     }
 
     /// Records an access for LRU/LFU eviction and OBJECT IDLETIME.
     #[inline]
     pub fn set_lru(&mut self, lru: u32) {
-        self.meta = (self.meta & !LRU_MASK) | (lru & LRU_MASK);
+        let m = (self.meta() & !LRU_MASK) | (lru & LRU_MASK);
+        self.set_meta(m);
     }
 
     /// The type of the value.
     #[inline]
     pub fn kind(&self) -> Kind {
-        self.value.kind()
+        self.value().kind()
     }
 
-    /// The value (for collections; strings are read with [`Entry::string`]).
+    /// The value (for collections; strings are read with [`Entry::string`]). An inline
+    /// string reads as [`Value::InlineStr`].
+    #[inline]
     pub fn value(&self) -> &Value {
-        &self.value
+        match self.value_ptr() {
+            // SAFETY: a non-inline entry holds an initialized, aligned `Value` at HDR,
+            // borrowed here for as long as `self`.
+            Some(p) => unsafe { &*p },
+            None => &INLINE_STR,
+        }
     }
 
-    /// Mutable access to the value.
-    pub fn value_mut(&mut self) -> &mut Value {
-        &mut self.value
+    /// Mutable access to a stored value; `None` for a string stored inline (the value
+    /// commands edit in place are collections, or strings via [`Entry::string_mut`]).
+    #[inline]
+    pub fn value_mut(&mut self) -> Option<&mut Value> {
+        // SAFETY: as in `value`, uniquely borrowed through `&mut self`.
+        self.value_ptr().map(|p| unsafe { &mut *p })
+    }
+
+    /// The inline string's bytes (empty for other values).
+    #[inline]
+    fn string_bytes(&self) -> &[u8] {
+        self.bytes(self.key_off() + self.key_len(), self.val_len())
     }
 
     /// The bytes of a string value, or `None` if the key holds another type.
     #[inline]
     pub fn string(&self) -> Option<&[u8]> {
-        match &self.value {
-            Value::InlineStr => Some(&self.data[self.prefix() + self.key_len as usize..]),
+        match self.value() {
+            Value::InlineStr => Some(self.string_bytes()),
             Value::RawStr(v) => Some(v),
             _ => None,
         }
@@ -222,49 +456,56 @@ impl Entry {
 
     /// Replaces the value with a string, stored inline. The TTL and LRU bits are kept.
     pub fn set_string(&mut self, val: &[u8]) {
-        let p = self.prefix() + self.key_len as usize;
-        if matches!(self.value, Value::InlineStr) && self.data.len() - p == val.len() {
-            self.data[p..].copy_from_slice(val);
+        if self.is_inline() && self.val_len() == val.len() {
+            let off = self.key_off() + self.key_len();
+            // SAFETY: the inline value occupies exactly `val.len()` bytes at `off`, nothing
+            // borrows them (`&mut self`), and `val` cannot point into our allocation while
+            // `self` is mutably borrowed.
+            unsafe { ptr::copy_nonoverlapping(val.as_ptr(), self.base().add(off), val.len()) };
             return;
         }
-        let mut v = Vec::with_capacity(p + val.len());
-        v.extend_from_slice(&self.data[..p]);
-        v.extend_from_slice(val);
-        self.data = v.into_boxed_slice();
-        self.value = Value::InlineStr;
+        let new = Entry::new_string(self.key(), val, self.expire_at(), self.meta());
+        let snap = self.snap_mark();
+        self.replace(new);
+        self.set_snap_mark(snap);
     }
 
     /// Replaces the value with a non-inline one. The TTL and LRU bits are kept.
     pub fn set_value(&mut self, value: Value) {
         debug_assert!(!matches!(value, Value::InlineStr));
-        if matches!(self.value, Value::InlineStr) {
-            let p = self.prefix() + self.key_len as usize;
-            self.data = self.data[..p].into();
+        match self.value_mut() {
+            Some(v) => *v = value,
+            None => {
+                let new = Entry::alloc(
+                    self.meta(),
+                    self.expire_at(),
+                    self.key(),
+                    Payload::Value(value),
+                );
+                self.replace(new);
+            }
         }
-        self.value = value;
     }
 
     /// A string value as a growable buffer, for in-place edits (APPEND, SETRANGE, SETBIT).
     /// Converts an inline string into the "raw" form once, so repeated appends are amortized
     /// O(1) as with Redis's sds. `None` if the key holds another type.
     pub fn string_mut(&mut self) -> Option<&mut Vec<u8>> {
-        if matches!(self.value, Value::InlineStr) {
-            let p = self.prefix() + self.key_len as usize;
-            let raw = self.data[p..].to_vec();
-            self.data = self.data[..p].into();
-            self.value = Value::RawStr(Box::new(raw));
+        if self.is_inline() {
+            let raw = self.string_bytes().to_vec();
+            self.set_value(Value::RawStr(Box::new(raw)));
         }
-        match &mut self.value {
-            Value::RawStr(v) => Some(v),
+        match self.value_mut() {
+            Some(Value::RawStr(v)) => Some(v),
             _ => None,
         }
     }
 
     /// Redis's OBJECT ENCODING name for this value.
     pub fn encoding(&self) -> &'static str {
-        match &self.value {
+        match self.value() {
             Value::InlineStr => {
-                let s = self.string().unwrap_or_default();
+                let s = self.string_bytes();
                 if s.len() <= 20 && crate::num::parse_i64(s).is_some() {
                     "int"
                 } else if s.len() <= EMBSTR_LIMIT {
@@ -288,7 +529,7 @@ impl Entry {
     /// its element count for a collection, 1 for a string. Values above a threshold are
     /// freed on the lazy-free thread when freeing lazily.
     pub fn free_effort(&self) -> usize {
-        match &self.value {
+        match self.value() {
             Value::Hash(h) => h.len(),
             Value::List(l) => l.len(),
             Value::Set(s) => s.len(),
@@ -298,40 +539,56 @@ impl Entry {
         }
     }
 
-    /// Heap bytes owned by this entry beyond the dict node, for MEMORY USAGE and eviction.
+    /// Heap bytes owned by this entry (its allocation and the value's heap), not counting
+    /// its slot in the table, for MEMORY USAGE and eviction.
     pub fn heap_bytes(&self) -> usize {
-        self.data.len() + self.value.heap_bytes()
+        self.size() + self.value().heap_bytes()
     }
 
     /// This entry under another key (RENAME): the value moves, the TTL and LRU bits are kept.
-    /// Only the small key/TTL/inline-string allocation is rebuilt, so renaming a large
-    /// collection costs O(1).
+    /// Only the entry's own allocation is rebuilt, so renaming a large collection costs O(1).
     pub fn renamed(self, key: &[u8]) -> Entry {
-        let tail = match &self.value {
-            Value::InlineStr => self.string().unwrap_or_default(),
-            _ => &[],
-        };
-        let data = build(self.expire_at(), key, tail);
-        Entry {
-            data,
-            value: self.value,
-            key_len: key.len() as u32,
-            meta: self.meta,
+        let (meta, at) = (self.meta(), self.expire_at());
+        if self.is_inline() {
+            return Entry::alloc(meta, at, key, Payload::Inline(self.string_bytes()));
         }
+        let v = self.into_value().expect("not inline");
+        Entry::alloc(meta, at, key, Payload::Value(v))
     }
 
     /// A copy of this entry under another key (COPY keeps the value and TTL).
     pub fn clone_as(&self, key: &[u8]) -> Entry {
-        let tail = match &self.value {
-            Value::InlineStr => self.string().unwrap_or_default(),
-            _ => &[],
+        let payload = if self.is_inline() {
+            Payload::Inline(self.string_bytes())
+        } else {
+            Payload::Value(self.value().clone())
         };
-        Entry {
-            data: build(self.expire_at(), key, tail),
-            value: self.value.clone(),
-            key_len: key.len() as u32,
-            meta: self.meta,
+        Entry::alloc(self.meta(), self.expire_at(), key, payload)
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let size = self.size();
+        // SAFETY: the stored value (if any) is initialized and dropped exactly once, here;
+        // then the allocation is freed with the layout `alloc` used (same size formula,
+        // align 8). Nothing can use the entry afterwards.
+        unsafe {
+            if let Some(v) = self.value_ptr() {
+                ptr::drop_in_place(v);
+            }
+            alloc::dealloc(self.base(), Layout::from_size_align_unchecked(size, 8));
         }
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("kind", &self.kind())
+            .field("expire_at", &self.expire_at())
+            .finish()
     }
 }
 
@@ -347,10 +604,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_fits_forty_bytes() {
-        // 32 while strings are the only type; collection variants of `Value` (one pointer
-        // each) bring it to 40, the budget.
-        assert!(std::mem::size_of::<Entry>() <= 40);
+    fn entry_is_one_pointer() {
+        assert_eq!(size_of::<Entry>(), 8);
+        assert_eq!(size_of::<Option<Entry>>(), 8);
     }
 
     #[test]

@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
-use crate::dict::Dict;
 use crate::entry::{Entry, Kind};
 use crate::evict::{self, Lfu, Policy, Pool};
 use crate::hash::hash_bytes;
 use crate::snapshot::{self, Captures, SnapState};
+use crate::table::KeyTable;
 
 /// One database's part of one shard.
 #[derive(Default)]
 pub struct Db {
-    dict: Dict<Entry>,
+    dict: KeyTable,
     /// Keys in `dict` that have a TTL (INFO keyspace `expires=`).
     expires: usize,
     /// Where the active expiry sweep continues in `dict`.
@@ -1438,11 +1438,11 @@ impl Keys<'_, '_> {
     /// Deletes every key of this database (needs every shard locked). Returns the old
     /// contents so the caller can drop them outside the lock (FLUSHDB ASYNC) or here. While
     /// clients are blocked, its streams are marked ready (blocked XREADGROUPs get an error).
-    pub fn flush(&mut self) -> Vec<Dict<Entry>> {
+    pub fn flush(&mut self) -> Vec<KeyTable> {
         debug_assert!(self.locked.all);
         let db = self.db;
         self.locked.stale.retain(|s| s.db != db);
-        let old: Vec<Dict<Entry>> = self
+        let old: Vec<KeyTable> = self
             .locked
             .guards
             .iter_mut()

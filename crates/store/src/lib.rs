@@ -17,6 +17,7 @@ pub mod num;
 pub mod set_value;
 pub mod snapshot;
 pub mod stream_value;
+pub mod table;
 pub mod value;
 pub mod zset_value;
 

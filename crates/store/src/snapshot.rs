@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::dict::Dict;
 use crate::entry::Entry;
+use crate::table::KeyTable;
 
 /// Entries writers saved for a running snapshot.
 #[derive(Default)]
@@ -44,7 +44,7 @@ enum Captured {
     Dict {
         db: usize,
         mark: bool,
-        dict: Dict<Entry>,
+        dict: KeyTable,
     },
 }
 
@@ -114,8 +114,8 @@ pub(crate) fn release(snap: &Option<Box<SnapState>>, mark: bool, e: Entry) -> Op
 pub(crate) fn release_dict(
     snap: &mut Option<Box<SnapState>>,
     mark: bool,
-    dict: Dict<Entry>,
-) -> Option<Dict<Entry>> {
+    dict: KeyTable,
+) -> Option<KeyTable> {
     match snap.take() {
         Some(st) => {
             st.captures.push(Captured::Dict {

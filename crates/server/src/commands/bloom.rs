@@ -263,13 +263,13 @@ fn add_items(
 ) -> Result<Vec<Result<bool, &'static str>>, CmdError> {
     let bf = match keys.write(key) {
         Some(e) => match e.value_mut() {
-            Value::Bloom(bf) => bf,
+            Some(Value::Bloom(bf)) => bf,
             _ => return Err(CmdError::WrongType),
         },
         None => {
             let bf = p.ok_or_else(not_found)?.create()?;
             keys.insert(Entry::new_value(key, Value::Bloom(Box::new(bf)), None, 0));
-            match keys.write(key).map(Entry::value_mut) {
+            match keys.write(key).and_then(Entry::value_mut) {
                 Some(Value::Bloom(bf)) => bf,
                 _ => unreachable!("inserted above"),
             }
@@ -517,7 +517,7 @@ fn loadchunk(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         None => return Err(not_found()),
         Some(e) => {
-            let Value::Bloom(bf) = e.value_mut() else {
+            let Some(Value::Bloom(bf)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let iter = u64::try_from(iter).unwrap_or(0);

@@ -148,7 +148,7 @@ fn read(
             let until = now.saturating_add(lease_ms);
             match keys.write(key) {
                 Some(e) => {
-                    if let Value::Cache(c) = e.value_mut() {
+                    if let Some(Value::Cache(c)) = e.value_mut() {
                         c.grant(token, until);
                     }
                     // The lease must outlive the entry's hard expiry.
@@ -262,7 +262,7 @@ fn fill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let stored = match keys.write(key) {
         None => false,
         Some(e) => match e.value_mut() {
-            Value::Cache(c) => c.fill(token, value, fresh_until, early),
+            Some(Value::Cache(c)) => c.fill(token, value, fresh_until, early),
             _ => return Err(CmdError::WrongType),
         },
     };
@@ -290,7 +290,7 @@ fn invalidate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let mut n = 0;
     for key in args.iter().skip(1) {
-        let keep = match keys.write(key).map(Entry::value_mut) {
+        let keep = match keys.write(key).and_then(Entry::value_mut) {
             Some(Value::Cache(c)) => c.invalidate(),
             _ => continue,
         };
@@ -315,7 +315,7 @@ fn release(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let token = token_arg(args.get(2))?;
     let key = args.get(1);
     let mut keys = ctx.keys();
-    let released = match keys.write(key).map(Entry::value_mut) {
+    let released = match keys.write(key).and_then(Entry::value_mut) {
         None => false,
         Some(Value::Cache(c)) => c.release(token),
         Some(_) => return Err(CmdError::WrongType),

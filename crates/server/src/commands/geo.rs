@@ -277,7 +277,7 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut keys = ctx.keys();
     let (added, updated) = match keys.write(key) {
         Some(e) => {
-            let Value::ZSet(z) = e.value_mut() else {
+            let Some(Value::ZSet(z)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             add_points(z, &points, nx, xx, limits)

@@ -177,7 +177,7 @@ fn update<R>(
     let mut keys = ctx.keys();
     match keys.write(key) {
         Some(e) => {
-            let Value::Hash(h) = e.value_mut() else {
+            let Some(Value::Hash(h)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let r = f(h)?;
@@ -312,7 +312,7 @@ fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         };
-        let Value::Hash(h) = e.value_mut() else {
+        let Some(Value::Hash(h)) = e.value_mut() else {
             return Err(CmdError::WrongType);
         };
         let deleted = args.iter().skip(2).filter(|f| h.remove(f)).count();

@@ -280,7 +280,7 @@ fn list_of(e: &Entry) -> Result<&ListValue, CmdError> {
 /// The list a key holds, for modification, or WRONGTYPE.
 fn list_mut(e: &mut Entry) -> Result<&mut ListValue, CmdError> {
     match e.value_mut() {
-        Value::List(l) => Ok(l),
+        Some(Value::List(l)) => Ok(l),
         _ => Err(CmdError::WrongType),
     }
 }

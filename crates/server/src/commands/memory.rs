@@ -84,8 +84,9 @@ pub fn alloc_size(n: usize) -> usize {
     }
 }
 
-/// Bytes of one keyspace dict node (entry plus chain pointer) and its bucket slot.
-pub(crate) const NODE_BYTES: usize = 48 + 8;
+/// A key's share of the keyspace table: a 64-byte bucket holds 4 to 8 entry pointers, plus
+/// overflow buckets (see flowkv_store::table).
+pub(crate) const NODE_BYTES: usize = 12;
 
 /// MEMORY USAGE key [SAMPLES count]: the node, the key/TTL/inline-value allocation and the
 /// value's own heap, rounded to allocator size classes. Strings are measured exactly, so

@@ -5,7 +5,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::OnceLock;
 
 use flowkv_protocol::Args;
-use flowkv_store::dict::Dict;
+use flowkv_store::table::KeyTable;
 use flowkv_store::{Entry, Keys};
 
 use crate::command::{acl, flags::*, Command, Group};
@@ -163,7 +163,7 @@ fn touch_watched(srv: &crate::server::Server, keys: &mut Keys<'_, '_>, watched_d
 /// thread (ASYNC), so other clients never wait for the deallocation. While clients are
 /// blocked the locks stay (dispatch reads the keys made ready from them: a flushed stream
 /// answers its blocked XREADGROUPs) and a SYNC flush frees under them.
-fn release(ctx: &mut Ctx<'_>, old: Vec<Dict<Entry>>, lazy: bool) {
+fn release(ctx: &mut Ctx<'_>, old: Vec<KeyTable>, lazy: bool) {
     if !ctx.srv.blocked.any_waiting() {
         drop(ctx.locked.take());
     }
@@ -189,7 +189,7 @@ pub fn reset_lazyfree_stats() {
 
 /// What the lazy-free thread frees: flushed databases, or single deleted values.
 enum Garbage {
-    Dicts(Vec<Dict<Entry>>),
+    Dicts(Vec<KeyTable>),
     Entries(Vec<Entry>),
 }
 
@@ -244,7 +244,7 @@ fn free_later(garbage: Garbage) {
 }
 
 /// Hands flushed databases to the lazy-free thread.
-fn free_async(dicts: Vec<Dict<Entry>>) {
+fn free_async(dicts: Vec<KeyTable>) {
     free_later(Garbage::Dicts(dicts));
 }
 

@@ -237,7 +237,7 @@ fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut keys = ctx.keys();
     let added = match keys.write(key) {
         Some(e) => {
-            let Value::Set(s) = e.value_mut() else {
+            let Some(Value::Set(s)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             args.iter().skip(2).filter(|m| s.insert(m, max)).count()
@@ -266,7 +266,7 @@ fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         };
-        let Value::Set(s) = e.value_mut() else {
+        let Some(Value::Set(s)) = e.value_mut() else {
             return Err(CmdError::WrongType);
         };
         let removed = args.iter().skip(2).filter(|m| s.remove(m)).count();
@@ -340,7 +340,7 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
             return Ok(());
         };
-        let Value::Set(s) = e.value_mut() else {
+        let Some(Value::Set(s)) = e.value_mut() else {
             return Err(CmdError::WrongType);
         };
         let n = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
@@ -484,7 +484,7 @@ fn move_member(
         let s = keys.read(src).map(as_set).transpose()?;
         return Ok((i64::from(s.is_some_and(|s| s.contains(member))), 0));
     }
-    let Some(Value::Set(s)) = keys.write(src).map(Entry::value_mut) else {
+    let Some(Value::Set(s)) = keys.write(src).and_then(Entry::value_mut) else {
         return Err(CmdError::WrongType);
     };
     if !s.remove(member) {
@@ -500,7 +500,7 @@ fn move_member(
         .peek(dst)
         .is_some_and(|e| matches!(e.value(), Value::Set(d) if d.contains(member)));
     let added = !present
-        && match keys.write(dst).map(Entry::value_mut) {
+        && match keys.write(dst).and_then(Entry::value_mut) {
             Some(Value::Set(d)) => d.insert(member, max),
             Some(_) => return Err(CmdError::WrongType),
             None => {

@@ -249,7 +249,7 @@ pub(crate) fn stream_of(e: &Entry) -> Result<&StreamValue, CmdError> {
 
 pub(crate) fn stream_mut(e: &mut Entry) -> Result<&mut StreamValue, CmdError> {
     match e.value_mut() {
-        Value::Stream(s) => Ok(s),
+        Some(Value::Stream(s)) => Ok(s),
         _ => Err(CmdError::WrongType),
     }
 }

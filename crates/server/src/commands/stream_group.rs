@@ -588,7 +588,7 @@ impl FamilyWait for XReadGroupWait {
         out: &mut Reply<'_>,
     ) -> Served {
         let now = keys.now_ms();
-        let Some(Value::Stream(s)) = keys.write(key).map(Entry::value_mut) else {
+        let Some(Value::Stream(s)) = keys.write(key).and_then(Entry::value_mut) else {
             srv.count_error("UNBLOCKED");
             out.error("UNBLOCKED the stream key no longer exists");
             return Served::Done(0);

@@ -283,7 +283,7 @@ pub(crate) fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
 
 fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSetValue, CmdError> {
     match e.value_mut() {
-        Value::ZSet(z) => Ok(z),
+        Some(Value::ZSet(z)) => Ok(z),
         _ => Err(CmdError::WrongType),
     }
 }
