@@ -347,7 +347,7 @@ impl Selector {
         } else {
             let list = self.firstargs.entry(id).or_default();
             if !list.iter().any(|a| a.eq_ignore_ascii_case(sub)) {
-                list.push(sub.to_ascii_lowercase());
+                list.push(sub.to_vec());
             }
         }
         Ok(())
@@ -379,10 +379,11 @@ impl Selector {
     }
 
     /// The command rules that rebuild this selector's bitmap, as Redis derives them: `+@all`
-    /// or `-@all`, then the best-fitting categories one at a time, then single commands.
-    fn command_rules(&self) -> String {
+    /// or `-@all`, then the best-fitting categories one at a time, then single commands. Bytes:
+    /// a first argument (`+select|0`) may be any bytes and is shown as given.
+    fn command_rules(&self) -> Vec<u8> {
         let additive = !self.future();
-        let mut rules = String::from(if additive { "-@all " } else { "+@all " });
+        let mut rules = if additive { b"-@all " } else { b"+@all " }.to_vec();
         let mut fake = Selector::new(false);
         let _ = fake.apply(if additive { b"-@all" } else { b"+@all" });
         let mut temp = self.clone();
@@ -406,26 +407,26 @@ impl Selector {
             let (flag, name) = cat::NAMES[j];
             fake.change_category(flag, additive);
             temp.change_category(flag, !additive);
-            rules.push_str(if additive { "+@" } else { "-@" });
-            rules.push_str(name);
-            rules.push(' ');
+            rules.extend_from_slice(if additive { b"+@" } else { b"-@" });
+            rules.extend_from_slice(name.as_bytes());
+            rules.push(b' ');
             applied[j] = true;
         }
         for (id, (name, _)) in table().flat.iter().enumerate() {
             let user = self.bit(id);
             if user != fake.bit(id) {
-                rules.push(if user { '+' } else { '-' });
-                rules.push_str(name);
-                rules.push(' ');
+                rules.push(if user { b'+' } else { b'-' });
+                rules.extend_from_slice(name.as_bytes());
+                rules.push(b' ');
                 fake.change(id, user);
             }
             if let (false, Some(args)) = (user, self.firstargs.get(&id)) {
                 for a in args {
-                    rules.push('+');
-                    rules.push_str(name);
-                    rules.push('|');
-                    rules.push_str(&String::from_utf8_lossy(a));
-                    rules.push(' ');
+                    rules.push(b'+');
+                    rules.extend_from_slice(name.as_bytes());
+                    rules.push(b'|');
+                    rules.extend_from_slice(a);
+                    rules.push(b' ');
                 }
             }
         }
@@ -454,7 +455,7 @@ impl Selector {
                 out.push(b' ');
             }
         }
-        out.extend_from_slice(self.command_rules().as_bytes());
+        out.extend_from_slice(&self.command_rules());
         out
     }
 
@@ -762,7 +763,7 @@ pub struct UserDetails {
 impl Selector {
     fn text(&self) -> SelectorText {
         SelectorText {
-            commands: self.command_rules(),
+            commands: String::from_utf8_lossy(&self.command_rules()).into_owned(),
             keys: self.keys_text(),
             channels: self.channels_text(),
         }
@@ -953,6 +954,31 @@ pub fn merge_selectors(ops: &[&[u8]]) -> Result<Vec<Vec<u8>>, String> {
     }
 }
 
+/// Applies ACL SETUSER's rule words to `rules`, selectors first merged across words; the
+/// error is SETUSER's full reply text.
+fn apply_setuser_ops(rules: &mut Rules, ops: &[&[u8]], all: bool) -> Result<(), String> {
+    let merged = merge_selectors(ops).map_err(|e| format!("ERR {e}"))?;
+    for op in &merged {
+        rules.apply(op, all).map_err(|e| {
+            format!(
+                "ERR Error in ACL SETUSER modifier '{}': {}",
+                String::from_utf8_lossy(op),
+                e.message()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// A new user's rules after ACL SETUSER's rule words, as ACL LIST prints them (without
+/// `user <name>`), or SETUSER's error: the rule grammar alone, without a server (for the
+/// fuzz targets and their regression tests).
+pub fn setuser_rules_text(ops: &[&[u8]], pubsub_all: bool) -> Result<Vec<u8>, String> {
+    let mut rules = Rules::new(pubsub_all);
+    apply_setuser_ops(&mut rules, ops, pubsub_all)?;
+    Ok(rules.describe())
+}
+
 impl Acl {
     /// A user by name.
     pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {
@@ -968,21 +994,12 @@ impl Acl {
     /// stores it only if every rule is valid; pub/sub clients that lose a channel are
     /// disconnected. The error is the full reply text.
     pub fn set_user(&self, srv: &Server, name: &[u8], ops: &[&[u8]]) -> Result<(), String> {
-        let merged = merge_selectors(ops).map_err(|e| format!("ERR {e}"))?;
         let all = pubsub_all(srv);
         let existing = self.user(name);
         let mut rules = existing
             .as_ref()
             .map_or_else(|| Rules::new(all), |u| u.rules());
-        for op in &merged {
-            rules.apply(op, all).map_err(|e| {
-                format!(
-                    "ERR Error in ACL SETUSER modifier '{}': {}",
-                    String::from_utf8_lossy(op),
-                    e.message()
-                )
-            })?;
-        }
+        apply_setuser_ops(&mut rules, ops, all)?;
         match existing {
             Some(u) => {
                 let revoked = channels_revoked(&u.rules(), &rules);

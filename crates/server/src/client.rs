@@ -158,6 +158,11 @@ pub struct ClientShared {
     /// Bytes waiting in the query buffer / output buffer (qbuf=, omem=).
     pub qbuf: AtomicUsize,
     pub obuf: AtomicUsize,
+    /// Unused room in the query buffer (qbuf-free=).
+    pub qbuf_free: AtomicUsize,
+    /// The memory the connection holds as its worker last counted it (tot-mem=, and its
+    /// share of the `maxmemory-clients` total); changed only through [`Registry::set_mem`].
+    pub mem: AtomicUsize,
     /// [`flag`] bits.
     pub flags: AtomicU32,
     /// Channels, patterns and shard channels subscribed to (sub=, psub=, ssub=); kept by
@@ -204,6 +209,8 @@ impl ClientShared {
             resp: 2.into(),
             qbuf: 0.into(),
             obuf: 0.into(),
+            qbuf_free: 0.into(),
+            mem: 0.into(),
             flags: 0.into(),
             sub: 0.into(),
             psub: 0.into(),
@@ -266,6 +273,23 @@ impl ClientShared {
         } else {
             ClientType::Normal
         }
+    }
+
+    /// CLIENT LIST's `obl=` and `oll=` for the unwritten output: Redis keeps the first 16 KB
+    /// of replies in a fixed buffer and the rest in a list of 16 KB blocks, so these are the
+    /// bytes in the first part and the number of blocks the rest would fill.
+    pub fn reply_blocks(&self) -> (usize, usize) {
+        const BLOCK: usize = 16 * 1024;
+        let pending = self.obuf.load(Relaxed);
+        let obl = pending.min(BLOCK);
+        (obl, (pending - obl).div_ceil(BLOCK))
+    }
+
+    /// True if `maxmemory-clients` may evict this client: a normal or pub/sub client
+    /// without CLIENT NO-EVICT (never a master or replica), as in Redis.
+    pub fn evictable(&self) -> bool {
+        !self.has_flag(flag::NO_EVICT)
+            && matches!(self.client_type(), ClientType::Normal | ClientType::Pubsub)
     }
 
     /// The `flags=` letters of CLIENT LIST (`N` when none is set).
@@ -339,6 +363,13 @@ impl Client {
 pub struct Registry {
     clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
     next_id: AtomicU64,
+    /// The sum of every connection's [`ClientShared::mem`].
+    mem: AtomicUsize,
+    /// Clients disconnected by `maxmemory-clients` (INFO `evicted_clients`).
+    pub evicted: AtomicU64,
+    /// The total at which eviction last ended still over the limit (only unevictable
+    /// clients left): connections' events don't retry until the total changes.
+    stuck_at: AtomicUsize,
 }
 
 impl Registry {
@@ -366,6 +397,80 @@ impl Registry {
 
     pub fn len(&self) -> usize {
         self.clients.lock().len()
+    }
+
+    /// Records that connection `c` now holds `mem` bytes. Costs one load when unchanged,
+    /// which is the steady state of a connection serving small commands.
+    pub fn set_mem(&self, c: &ClientShared, mem: usize) {
+        if c.mem.load(Relaxed) == mem {
+            return;
+        }
+        let old = c.mem.swap(mem, Relaxed);
+        if mem >= old {
+            self.mem.fetch_add(mem - old, Relaxed);
+        } else {
+            self.mem.fetch_sub(old - mem, Relaxed);
+        }
+    }
+
+    /// The memory all connections hold, as last counted.
+    pub fn total_mem(&self) -> usize {
+        self.mem.load(Relaxed)
+    }
+
+    /// True if the clients' total is at or over `limit` (0: no limit) and, unless `retry`,
+    /// has changed since eviction last found nothing more to evict.
+    pub fn over_limit(&self, limit: usize, retry: bool) -> bool {
+        if limit == 0 {
+            return false;
+        }
+        let total = self.total_mem();
+        total >= limit && (retry || total != self.stuck_at.load(Relaxed))
+    }
+
+    /// Client eviction (`maxmemory-clients`): while the clients' total memory is at or over
+    /// `limit`, disconnects the evictable client holding the most. Victims leave CLIENT LIST
+    /// and the total at once; their workers close them when woken. Returns how many were
+    /// evicted (the caller wakes the workers).
+    pub fn evict(&self, limit: usize) -> usize {
+        let mut clients = self.clients.lock();
+        let mut total = self.total_mem();
+        if total < limit {
+            return 0;
+        }
+        let mut victims: Vec<(usize, u64)> = clients
+            .values()
+            .filter(|c| c.evictable() && !c.killed.load(Relaxed))
+            .map(|c| (c.mem.load(Relaxed), c.id))
+            .collect();
+        victims.sort_unstable_by(|a, b| b.cmp(a));
+        let mut evicted = 0;
+        for (mem, id) in victims {
+            if total < limit {
+                break;
+            }
+            let Some(c) = clients.remove(&id) else {
+                continue;
+            };
+            eprintln!(
+                "Evicting client: id={id} addr={} name={} tot-mem={mem}",
+                c.addr,
+                String::from_utf8_lossy(&c.name.lock().clone().unwrap_or_default())
+            );
+            c.killed.store(true, Relaxed);
+            self.set_mem(&c, 0);
+            total = total.saturating_sub(mem);
+            evicted += 1;
+        }
+        if total >= limit {
+            if self.stuck_at.swap(total, Relaxed) != total {
+                eprintln!("Over client maxmemory after evicting all evictable clients");
+            }
+        } else {
+            self.stuck_at.store(0, Relaxed);
+        }
+        self.evicted.fetch_add(evicted as u64, Relaxed);
+        evicted
     }
 
     pub fn is_empty(&self) -> bool {

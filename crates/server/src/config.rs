@@ -639,6 +639,14 @@ pub struct Hot {
     pub latency_monitor_threshold: AtomicU64,
     /// `latency-tracking`: per-command latency histograms are kept.
     pub latency_tracking: AtomicBool,
+    /// `client-output-buffer-limit` by class (normal, replica, pubsub): hard bytes, soft
+    /// bytes, soft seconds; 0 means no limit.
+    pub obuf_limits: [[AtomicU64; 3]; 3],
+    /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`, never
+    /// below 128 KB, as in Redis); 0: clients are never evicted.
+    pub maxmemory_clients: AtomicU64,
+    /// `tcp-keepalive` in seconds (0: off).
+    pub tcp_keepalive: AtomicU64,
 }
 
 /// The live configuration.
@@ -897,10 +905,14 @@ fn normalize_special(s: Special, words: &[&str], current: &str) -> Result<String
             Ok(words.join(" "))
         }
         Special::Bind => {
-            if words.len() > MAX_BIND_ADDRESSES {
+            // One address per blank-separated word: empty words (`bind a "" b`) name none,
+            // and a quoted word with blanks would make a value that CONFIG GET, CONFIG SET
+            // and CONFIG REWRITE cannot give back.
+            let addrs: Vec<&str> = words.iter().flat_map(|w| w.split_whitespace()).collect();
+            if addrs.len() > MAX_BIND_ADDRESSES {
                 return Err("Too many bind addresses specified.".into());
             }
-            Ok(words.join(" "))
+            Ok(addrs.join(" "))
         }
         Special::ReplicaOf => {
             let [host, port] = words else {
@@ -971,6 +983,24 @@ fn parse_obuf_limits(v: &str) -> [ObufLimit; 3] {
         }
     }
     out
+}
+
+/// The client eviction threshold in bytes for a canonical `maxmemory-clients` value (bytes,
+/// or `N%` of `maxmemory`): 0 when off, else at least 128 KB so that a tiny setting cannot
+/// cut every client off, as in Redis.
+fn client_eviction_limit(value: &str, maxmemory: u64) -> u64 {
+    let bytes = match value.strip_suffix('%') {
+        Some(pct) => {
+            let pct = pct.parse::<u64>().unwrap_or(0);
+            (maxmemory as f64 * pct as f64 / 100.0) as u64
+        }
+        None => value.parse().unwrap_or(0),
+    };
+    if bytes == 0 {
+        0
+    } else {
+        bytes.max(128 * 1024)
+    }
 }
 
 /// Applies `<class> <hard> <soft> <seconds>` groups to the current limits; all or nothing.
@@ -1131,6 +1161,9 @@ impl Config {
                 let abs = std::fs::canonicalize(first).unwrap_or_else(|_| PathBuf::from(first));
                 c.file = Some(abs);
                 rest = &args[1..];
+                // The command line starts a line of its own: a leading value never continues
+                // the file's last line (redis-server puts the file and the options apart).
+                text.push('\n');
             }
         }
         // `--name v1 v2 --other x` → lines "name v1 v2", "other x", appended to the file's
@@ -1262,6 +1295,19 @@ impl Config {
             .store(self.get_u64("latency-monitor-threshold"), Relaxed);
         h.latency_tracking
             .store(self.get_bool("latency-tracking"), Relaxed);
+        let obuf = parse_obuf_limits(&self.get("client-output-buffer-limit").unwrap_or_default());
+        for (class, (hard, soft, secs)) in h.obuf_limits.iter().zip(obuf) {
+            for (slot, v) in class.iter().zip([hard, soft, secs]) {
+                slot.store(v.max(0) as u64, Relaxed);
+            }
+        }
+        let clients = self.get("maxmemory-clients").unwrap_or_default();
+        h.maxmemory_clients.store(
+            client_eviction_limit(&clients, self.get_u64("maxmemory")),
+            Relaxed,
+        );
+        h.tcp_keepalive
+            .store(self.get_u64("tcp-keepalive"), Relaxed);
     }
 
     /// The canonical value of a directive (by name or alias).
@@ -1514,10 +1560,18 @@ fn rewrite_lines(dir: &Directive, v: &str) -> Vec<(String, bool)> {
             }
             Special::Bind if !changed => Vec::new(),
             Special::ReplicaOf if v.is_empty() => Vec::new(),
-            Special::ReplicaOf => vec![(format!("{name} {v}"), true)],
+            Special::ReplicaOf => {
+                // The host is one word, whatever it holds; the port is last.
+                let (host, port) = v.rsplit_once(' ').unwrap_or((v, ""));
+                vec![(format!("{name} {} {port}", quote_arg(host)), true)]
+            }
             Special::StatsKeyPrefixes if v.is_empty() => Vec::new(),
             Special::StatsKeyPrefixes => vec![(format!("{name} {}", repr(v)), changed)],
-            Special::Bind | Special::OomScoreAdjValues | Special::LatencyPercentiles => plain(v),
+            Special::Bind => {
+                let addrs: Vec<String> = v.split(' ').map(quote_arg).collect();
+                plain(&addrs.join(" "))
+            }
+            Special::OomScoreAdjValues | Special::LatencyPercentiles => plain(v),
         },
     }
 }
@@ -1696,36 +1750,39 @@ fn split_line(line: &str) -> Option<Vec<String>> {
         let Some(&first) = chars.peek() else {
             return Some(words);
         };
-        let mut w = String::new();
+        // Bytes: `\xHH` escapes give bytes, as in Redis (a UTF-8 character may be escaped
+        // byte by byte, as CONFIG REWRITE writes it); the word is UTF-8 again at the end.
+        let mut w = Vec::new();
+        let mut buf = [0u8; 4];
         if first == '"' || first == '\'' {
             chars.next();
             loop {
                 match chars.next()? {
                     '\\' if first == '"' => match chars.next()? {
-                        'n' => w.push('\n'),
-                        'r' => w.push('\r'),
-                        't' => w.push('\t'),
-                        'a' => w.push('\x07'),
-                        'b' => w.push('\x08'),
+                        'n' => w.push(b'\n'),
+                        'r' => w.push(b'\r'),
+                        't' => w.push(b'\t'),
+                        'a' => w.push(0x07),
+                        'b' => w.push(0x08),
                         'x' => {
                             let hex: String = chars.clone().take(2).collect();
                             match u8::from_str_radix(&hex, 16) {
                                 Ok(b) if hex.len() == 2 => {
                                     chars.next();
                                     chars.next();
-                                    w.push(char::from(b));
+                                    w.push(b);
                                 }
-                                _ => w.push('x'),
+                                _ => w.push(b'x'),
                             }
                         }
-                        c => w.push(c),
+                        c => w.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
                     },
                     '\\' if chars.peek() == Some(&'\'') => {
                         chars.next();
-                        w.push('\'');
+                        w.push(b'\'');
                     }
                     c if c == first => break,
-                    c => w.push(c),
+                    c => w.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
                 }
             }
             if chars.peek().is_some_and(|c| !c.is_whitespace()) {
@@ -1736,11 +1793,11 @@ fn split_line(line: &str) -> Option<Vec<String>> {
                 if c.is_whitespace() {
                     break;
                 }
-                w.push(c);
+                w.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 chars.next();
             }
         }
-        words.push(w);
+        words.push(String::from_utf8_lossy(&w).into_owned());
     }
 }
 

@@ -134,10 +134,19 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     // maxmemory: evict first, then refuse what may grow the dataset if memory is still
     // over the limit (before queueing, as Redis checks it); then a failed save (MISCONF)
     // or the start-up load (LOADING) refuses commands.
-    let refused =
-        crate::evict::before_command(srv, cmd, args, client.multi.as_ref(), &mut ex.kstats.events)
-            .err()
-            .or_else(|| crate::commands::persist::refuse(srv, cmd, client.multi.as_ref()));
+    let events = &mut ex.kstats.events;
+    let evicted = if client.shared.has_flag(crate::client::flag::TRACKING) {
+        // The client's invalidations of keys evicted now precede this command's reply.
+        let (id, multi) = (client.id, client.multi.as_ref());
+        crate::tracking::with_own_pushes(id, &mut client.pushes, || {
+            crate::evict::before_command(srv, cmd, args, multi, events)
+        })
+    } else {
+        crate::evict::before_command(srv, cmd, args, client.multi.as_ref(), events)
+    };
+    let refused = evicted
+        .err()
+        .or_else(|| crate::commands::persist::refuse(srv, cmd, client.multi.as_ref()));
     if let Some(err) = refused {
         stat.rejected.add(1);
         if cmd.name == "exec" {

@@ -162,7 +162,13 @@ impl Evictor {
 pub fn refresh(srv: &Server) {
     let cfg: &Config = &srv.config;
     let ev = &srv.evictor;
-    ev.maxmemory.store(cfg.get_u64("maxmemory"), Relaxed);
+    let max = cfg.get_u64("maxmemory");
+    if max != 0 && ev.maxmemory.load(Relaxed) == 0 {
+        // The cron calibrates only while a limit is set: align the running total now, so
+        // the commands right after the limit is set see the real usage.
+        calibrate(srv);
+    }
+    ev.maxmemory.store(max, Relaxed);
     let policy = cfg
         .get("maxmemory-policy")
         .and_then(|p| Policy::from_name(&p))

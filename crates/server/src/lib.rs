@@ -33,6 +33,9 @@ use std::sync::Arc;
 
 /// Starts a server with `config` and serves until shutdown is requested.
 pub fn run(config: config::Config) -> std::io::Result<()> {
+    // Before anything reads the command table.
+    commands::apply_renames(config.renames())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let threads = match config.get_u64("threads") {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n as usize,
@@ -78,6 +81,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
                 eprintln!("{e}");
                 std::process::exit(1);
             }
+            commands::persist::LOADING.end();
             eprintln!(
                 "flowkv {} ready to accept connections on port {port} ({threads} threads)",
                 env!("CARGO_PKG_VERSION")

@@ -22,16 +22,28 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::client::{flag, Client, ClientShared};
+use crate::client::{flag, Client, ClientShared, ClientType};
 use crate::dispatch::{execute, Exec};
 use crate::server::{unix_ms, Server};
 use crate::tls;
+use crate::transaction::{Queued, Watched};
 
 const WAKER: Token = Token(usize::MAX);
 /// Bytes read per `read` call at least; bigger when a large argument is arriving.
 const READ_CHUNK: usize = 16 * 1024;
 /// Replies are flushed once this much is pending, so a deep pipeline doesn't buffer them all.
 const FLUSH_AT: usize = 64 * 1024;
+/// How often (ms) a worker looks over all its connections: `timeout`, output soft limits
+/// with no traffic, buffers to shrink, client eviction.
+const CRON_MS: u64 = 100;
+/// A connection idle this long (ms) gives its empty buffers back, as Redis frees an idle
+/// client's query buffer.
+const IDLE_SHRINK_MS: u64 = 2000;
+/// Pending output below this is not checked against the output buffer limits after each
+/// command (one comparison on the hot path); smaller limits are checked after each write.
+const OBUF_CHECK_MIN: usize = 16 * 1024;
+/// What a connection costs besides its buffers, for `maxmemory-clients` and tot-mem.
+const CONN_OVERHEAD: usize = std::mem::size_of::<Conn>() + std::mem::size_of::<ClientShared>();
 
 /// What the acceptor (or another thread) sends a worker.
 pub enum Msg {
@@ -120,9 +132,13 @@ struct Conn {
     out: Vec<u8>,
     /// Bytes of `out` already written.
     wpos: usize,
-    /// When (unix ms) a subscriber's pending output went over the soft limit; 0 if it is
-    /// under it.
+    /// When (unix ms) the pending output went over the class's soft limit; 0 if under it.
     soft_since: u64,
+    /// The most bytes the query buffer held since the last cron pass (to shrink it).
+    qb_peak: usize,
+    /// (queued commands, their bytes) of the open MULTI counted so far, so that counting
+    /// the client's memory never walks the whole queue again.
+    multi_seen: (usize, usize),
     client: Client,
 }
 
@@ -148,7 +164,7 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
-        let mut last_check = unix_ms();
+        let mut last_cron = unix_ms();
         loop {
             // Wake for the next blocked client's timeout, or at least every 100 ms.
             let mut wait = Duration::from_millis(100);
@@ -189,9 +205,9 @@ impl Worker {
             self.retry_postponed();
             self.publish_swept();
             self.srv.workers[self.id].absorb(&mut self.kstats);
-            if now.saturating_sub(last_check) >= 1000 {
-                last_check = now;
-                self.close_idle(now);
+            if now.saturating_sub(last_cron) >= CRON_MS {
+                last_cron = now;
+                self.cron(now);
             }
         }
     }
@@ -233,6 +249,7 @@ impl Worker {
 
     fn add_conn(&mut self, mut stream: TcpStream, addr: SocketAddr, tls: bool) {
         let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, self.srv.config.hot.tcp_keepalive.load(Relaxed));
         let session = if tls {
             let Some(s) = self.srv.config.tls.accept() else {
                 self.srv.connected.fetch_sub(1, Relaxed);
@@ -275,8 +292,14 @@ impl Worker {
             out: Vec::new(),
             wpos: 0,
             soft_since: 0,
+            qb_peak: 0,
+            multi_seen: (0, 0),
             client: Client::new(shared, self.srv.acl.default_open_door()),
         });
+        if let Some(c) = self.conns.get_mut(key) {
+            store_qbuf(c);
+            account(&self.srv, c);
+        }
     }
 
     fn close(&mut self, key: usize) {
@@ -298,6 +321,7 @@ impl Worker {
         self.srv.tracking().disable(&self.srv, &c.client);
         self.srv.monitors.remove(c.client.id);
         self.by_id.remove(&c.client.id);
+        self.srv.clients.set_mem(&c.client.shared, 0);
         if let Some(t) = c.tls.as_mut() {
             t.close(&mut c.stream);
         }
@@ -318,25 +342,42 @@ impl Worker {
         }
     }
 
-    fn close_idle(&mut self, now: u64) {
-        let timeout_ms = self.srv.config.hot.timeout_secs.load(Relaxed) * 1000;
-        if timeout_ms == 0 {
-            return;
-        }
-        let idle: Vec<usize> = self
-            .conns
-            .iter()
+    /// The periodic pass over every connection: closes idle clients (`timeout`) and those
+    /// kept over their output soft limit with no traffic, gives back the buffers of quiet
+    /// connections, and evicts clients if `maxmemory-clients` is exceeded (also after
+    /// CONFIG SET or CLIENT NO-EVICT OFF changed nothing else).
+    fn cron(&mut self, now: u64) {
+        let srv = self.srv.clone();
+        let timeout_ms = srv.config.hot.timeout_secs.load(Relaxed) * 1000;
+        let mut doomed = Vec::new();
+        for (key, c) in self.conns.iter_mut() {
+            let shared = &c.client.shared;
+            let idle = shared.idle_ms(now);
             // Redis never times out replicas, masters, blocked or subscribed clients.
-            .filter(|(_, c)| {
-                !c.client
-                    .shared
-                    .has_flag(flag::REPLICA | flag::MASTER | flag::BLOCKED | flag::PUBSUB)
-                    && c.client.shared.idle_ms(now) > timeout_ms
-            })
-            .map(|(k, _)| k)
-            .collect();
-        for k in idle {
-            self.close(k);
+            if timeout_ms != 0
+                && idle > timeout_ms
+                && !shared.has_flag(flag::REPLICA | flag::MASTER | flag::BLOCKED | flag::PUBSUB)
+            {
+                doomed.push(key);
+                continue;
+            }
+            if c.soft_since != 0 && over_obuf_limit(&srv, c, false) {
+                doomed.push(key);
+                continue;
+            }
+            shrink_buffers(c, idle);
+            // Recounted here too: a write that gave memory back does not recount.
+            if !c.client.shared.killed.load(Relaxed) {
+                let mem = conn_mem(c);
+                srv.clients.set_mem(&c.client.shared, mem);
+            }
+        }
+        for key in doomed {
+            self.close(key);
+        }
+        let limit = srv.config.hot.maxmemory_clients.load(Relaxed) as usize;
+        if srv.clients.over_limit(limit, true) && srv.clients.evict(limit) > 0 {
+            srv.wake_workers();
         }
     }
 
@@ -370,7 +411,14 @@ impl Worker {
                 c.start = 0;
             }
             if c.rbuf.len() - c.end < want {
-                let new_len = (c.end + want).next_power_of_two();
+                // A big argument gets exactly the room it asked for (which already grows
+                // at most by doubling); small reads round up to keep resizes rare.
+                let new_len = if want > READ_CHUNK {
+                    c.end + want
+                } else {
+                    (c.end + want).next_power_of_two()
+                };
+                c.rbuf.reserve_exact(new_len - c.rbuf.len());
                 c.rbuf.resize(new_len, 0);
             }
             let room = c.rbuf.len() - c.end;
@@ -392,6 +440,7 @@ impl Worker {
                 }
             };
             c.end += n;
+            c.qb_peak = c.qb_peak.max(c.end - c.start);
             wstats.net_input_bytes.add(n as u64);
             wstats.reads.add(1);
             let mut ex = Exec {
@@ -428,11 +477,12 @@ impl Worker {
         }
         let now = if last_ms == 0 { unix_ms() } else { last_ms };
         c.client.shared.last_ms.store(now, Relaxed);
-        c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+        store_qbuf(c);
         if close {
             self.close(key);
             return;
         }
+        account(&srv, c);
         self.track_blocked(key);
         self.flush(key);
     }
@@ -481,7 +531,7 @@ impl Worker {
         };
         let (close, _) = run_commands(&mut ex, c);
         c.client.shared.last_ms.store(unix_ms(), Relaxed);
-        c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+        store_qbuf(c);
         if close {
             self.close(key);
             return;
@@ -516,7 +566,7 @@ impl Worker {
                 last_ms: 0,
             };
             let (close, _) = run_commands(&mut ex, c);
-            c.client.shared.qbuf.store(c.end - c.start, Relaxed);
+            store_qbuf(c);
             if close {
                 self.close(key);
                 continue;
@@ -553,16 +603,39 @@ impl Worker {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
+        let capacity = c.out.capacity();
         let ok = write_out(&srv, c, &srv.workers[self.id]);
         c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
+        // Output limits matter only while some output is unwritten (or just was).
         if !ok
             || (c.client.close_after_reply
                 && c.wpos == c.out.len()
                 && !c.tls.as_ref().is_some_and(|t| t.pending()))
-            || over_pubsub_limit(&srv, c)
+            || ((c.wpos < c.out.len() || c.soft_since != 0) && over_obuf_limit(&srv, c, true))
         {
             self.close(key);
+            return;
         }
+        // Unwritten output (a client that doesn't read, or deliveries piling up) is memory
+        // to count; so is a buffer the write gave back.
+        if c.wpos < c.out.len() || c.out.capacity() != capacity {
+            account(&srv, c);
+        }
+    }
+}
+
+/// Counts the memory `c` holds (CLIENT LIST tot-mem) into the clients' total and evicts
+/// clients if that total is over `maxmemory-clients`. A connection serving small commands
+/// keeps the same figure, so this costs a few loads then.
+fn account(srv: &Server, c: &mut Conn) {
+    if c.client.shared.killed.load(Relaxed) {
+        return;
+    }
+    let mem = conn_mem(c);
+    srv.clients.set_mem(&c.client.shared, mem);
+    let limit = srv.config.hot.maxmemory_clients.load(Relaxed) as usize;
+    if srv.clients.over_limit(limit, false) && srv.clients.evict(limit) > 0 {
+        srv.wake_workers();
     }
 }
 
@@ -598,11 +671,22 @@ fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
                 // AUTH/HELLO/RESET change the limits for what follows.
                 limits.authenticated = c.client.authenticated;
                 c.start += consumed;
+                // Past OBUF_CHECK_MIN of pending output, the output buffer limits are
+                // checked after every command: a pipeline of big replies is cut off at
+                // the limit, and nothing of it is sent, as in Redis.
+                if c.out.len() - c.wpos >= OBUF_CHECK_MIN && over_obuf_limit(ex.srv, c, true) {
+                    return (true, want);
+                }
             }
             Ok(Parsed::Empty { consumed }) => c.start += consumed,
             Ok(Parsed::Incomplete { hint }) => {
+                // Room for the rest of a big argument, but never more than what has
+                // arrived so far: memory follows the bytes a client really sends, not
+                // the length it announces.
                 if let Some(total) = hint {
-                    want = want.max(total.saturating_sub(c.end - c.start));
+                    let buffered = c.end - c.start;
+                    let rest = total.saturating_sub(buffered);
+                    want = want.max(rest.min(buffered.max(READ_CHUNK)));
                 }
                 break;
             }
@@ -637,15 +721,25 @@ fn after_execute(
     crate::notify::after_command(ex.srv, client, args);
 }
 
-/// True if `c` is a subscriber whose unwritten output is over the hard limit, or has been
-/// over the soft limit for longer than allowed (`client-output-buffer-limit pubsub`).
-fn over_pubsub_limit(srv: &Server, c: &mut Conn) -> bool {
-    if !c.client.shared.has_flag(flag::PUBSUB) {
-        c.soft_since = 0;
-        return false;
-    }
+/// The output buffer limits of a client's class (`client-output-buffer-limit`): hard
+/// bytes, soft bytes, soft seconds. A master counts as normal, as in Redis.
+fn class_limits(srv: &Server, shared: &ClientShared) -> [u64; 3] {
+    let class = match shared.client_type() {
+        ClientType::Normal | ClientType::Master => 0,
+        ClientType::Replica => 1,
+        ClientType::Pubsub => 2,
+    };
+    let l = &srv.config.hot.obuf_limits[class];
+    [l[0].load(Relaxed), l[1].load(Relaxed), l[2].load(Relaxed)]
+}
+
+/// True if `c`'s unwritten output is at or over its class's hard limit, or has stayed at
+/// or over the soft limit for longer than allowed (the clock starts when it first gets
+/// there and stops when it drops under). Logs the disconnection as Redis does; `asap` is
+/// Redis's wording for a check made while replies are being produced.
+fn over_obuf_limit(srv: &Server, c: &mut Conn, asap: bool) -> bool {
     let pending = (c.out.len() - c.wpos) as u64;
-    let (hard, soft, secs) = srv.pubsub().limits();
+    let [hard, soft, secs] = class_limits(srv, &c.client.shared);
     let over = if hard > 0 && pending >= hard {
         true
     } else if soft > 0 && pending >= soft {
@@ -659,12 +753,102 @@ fn over_pubsub_limit(srv: &Server, c: &mut Conn) -> bool {
         false
     };
     if over {
+        let shared = &c.client.shared;
+        let name = shared.name.lock().clone().unwrap_or_default();
         eprintln!(
-            "Client id={} addr={} closed for overcoming of output buffer limits.",
-            c.client.id, c.client.shared.addr
+            "Client id={} addr={} name={} omem={pending} {} for overcoming of output buffer limits.",
+            c.client.id,
+            shared.addr,
+            String::from_utf8_lossy(&name),
+            if asap { "scheduled to be closed ASAP" } else { "closed" }
         );
     }
     over
+}
+
+/// The memory a connection holds: its buffers, its open transaction, WATCHed keys and
+/// subscriptions, and a fixed overhead. What CLIENT LIST shows as tot-mem and
+/// `maxmemory-clients` adds up.
+fn conn_mem(c: &mut Conn) -> usize {
+    let client = &c.client;
+    let shared = &client.shared;
+    let mut mem = CONN_OVERHEAD + c.rbuf.len() + c.out.capacity() + client.pushes.capacity();
+    mem += client.watched.capacity() * (std::mem::size_of::<Watched>() + 32);
+    let subs = shared.sub.load(Relaxed) + shared.psub.load(Relaxed) + shared.ssub.load(Relaxed);
+    mem += subs as usize * 64;
+    match &client.multi {
+        None => c.multi_seen = (0, 0),
+        Some(m) => {
+            let (mut seen, mut bytes) = c.multi_seen;
+            if m.queued.len() < seen {
+                (seen, bytes) = (0, 0);
+            }
+            for q in &m.queued[seen..] {
+                let args = q.args.as_args();
+                bytes +=
+                    std::mem::size_of::<Queued>() + args.iter().map(|a| a.len() + 8).sum::<usize>();
+            }
+            c.multi_seen = (m.queued.len(), bytes);
+            mem += bytes;
+        }
+    }
+    mem
+}
+
+/// Shrinks the buffers of a quiet connection: an idle one (`IDLE_SHRINK_MS`) gives back
+/// its empty query buffer and output buffer, a busy one shrinks a query buffer grown for a
+/// big argument to what it recently needed.
+fn shrink_buffers(c: &mut Conn, idle_ms: u64) {
+    let peak = std::mem::take(&mut c.qb_peak);
+    let mut changed = false;
+    if c.start == c.end && c.client.blocked.is_none() && !c.client.postponed {
+        let len = c.rbuf.len();
+        let target = if idle_ms >= IDLE_SHRINK_MS {
+            0
+        } else if len > 2 * READ_CHUNK && len / 2 > peak {
+            peak.max(READ_CHUNK)
+        } else {
+            len
+        };
+        if target < len {
+            c.rbuf = vec![0; target];
+            (c.start, c.end) = (0, 0);
+            changed = true;
+        }
+    }
+    if idle_ms >= IDLE_SHRINK_MS && c.out.is_empty() && c.out.capacity() > 0 {
+        c.out = Vec::new();
+        changed = true;
+    }
+    if changed {
+        store_qbuf(c);
+    }
+}
+
+/// Publishes the query buffer's fill and free room (CLIENT LIST qbuf=, qbuf-free=).
+fn store_qbuf(c: &Conn) {
+    let used = c.end - c.start;
+    c.client.shared.qbuf.store(used, Relaxed);
+    c.client
+        .shared
+        .qbuf_free
+        .store(c.rbuf.len() - used, Relaxed);
+}
+
+/// `tcp-keepalive`: TCP keepalive probes after `secs` of silence, then every third of
+/// that, as Redis sets them, so dead peers are noticed and middleboxes keep the
+/// connection open. 0 leaves the socket as it is.
+fn set_keepalive(stream: &TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs))
+        .with_interval(Duration::from_secs((secs / 3).max(1)))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+        eprintln!("Could not set TCP keepalive: {e}");
+    }
 }
 
 /// Writes as much of `c.out` as the socket takes. Returns false if the connection failed.

@@ -36,11 +36,10 @@ pub fn event_in(ctx: &mut Ctx<'_>, db: usize, class: u32, event: &'static str, k
 }
 
 /// Applies the configuration: which classes the keyspace records (none unless `K` or `E`
-/// is set, since nothing would be published) and the subscribers' output limits.
+/// is set, since nothing would be published).
 pub fn refresh(srv: &Server) {
     let value = srv.config.get("notify-keyspace-events").unwrap_or_default();
     apply_flags(srv, keyspace_events_flags(&value).unwrap_or(0));
-    srv.pubsub().refresh_limits(srv);
 }
 
 /// Records the classes of `flags` in the keyspace (nothing without `K` or `E`).

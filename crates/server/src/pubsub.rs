@@ -13,7 +13,7 @@
 //! A message to the publishing client itself goes straight into its own pending pushes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use flowkv_protocol::{Proto, Reply};
@@ -135,10 +135,6 @@ pub struct Hub {
     /// Subscriptions of every kind over all clients; 0 lets PUBLISH and keyspace
     /// notifications skip all work.
     total: AtomicUsize,
-    /// `client-output-buffer-limit pubsub`: hard bytes, soft bytes, soft seconds (0 = off).
-    limit_hard: AtomicU64,
-    limit_soft: AtomicU64,
-    limit_secs: AtomicU64,
 }
 
 impl Server {
@@ -151,31 +147,7 @@ impl Server {
     }
 }
 
-/// Subscriber-side output limits: (hard bytes, soft bytes, soft seconds).
-pub type ObufLimits = (u64, u64, u64);
-
 impl Hub {
-    /// Re-reads `client-output-buffer-limit`'s pubsub class from the configuration.
-    pub fn refresh_limits(&self, srv: &Server) {
-        let value = srv
-            .config
-            .get("client-output-buffer-limit")
-            .unwrap_or_default();
-        let (hard, soft, secs) = pubsub_limits(&value);
-        self.limit_hard.store(hard, Relaxed);
-        self.limit_soft.store(soft, Relaxed);
-        self.limit_secs.store(secs, Relaxed);
-    }
-
-    /// The current subscriber output limits.
-    pub fn limits(&self) -> ObufLimits {
-        (
-            self.limit_hard.load(Relaxed),
-            self.limit_soft.load(Relaxed),
-            self.limit_secs.load(Relaxed),
-        )
-    }
-
     /// True if nobody subscribes to anything.
     pub fn is_idle(&self) -> bool {
         self.total.load(Relaxed) == 0
@@ -336,19 +308,6 @@ fn sync_counts(client: &Client) {
     shared.set_flag(flag::PUBSUB, !s.is_empty());
 }
 
-/// Reads the pubsub class out of a canonical `client-output-buffer-limit` value
-/// (`normal h s t slave h s t pubsub h s t`).
-fn pubsub_limits(value: &str) -> ObufLimits {
-    let words: Vec<&str> = value.split(' ').collect();
-    let at = words.iter().position(|w| *w == "pubsub");
-    let num = |i: usize| {
-        at.and_then(|a| words.get(a + i))
-            .and_then(|w| w.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (num(1), num(2), num(3))
-}
-
 /// One message encoded lazily, once per protocol.
 #[derive(Default)]
 struct Encoded {
@@ -437,13 +396,6 @@ pub fn allowed_when_subscribed(full_name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_pubsub_class_of_the_limits() {
-        let v = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-        assert_eq!(pubsub_limits(v), (33554432, 8388608, 60));
-        assert_eq!(pubsub_limits(""), (0, 0, 0));
-    }
 
     #[test]
     fn patterns_keep_order_and_sets_dedupe() {

@@ -13,6 +13,7 @@
 //! its reply. Trackers are held weakly: a disconnected client simply stops receiving, and
 //! its entries are dropped the next time they are met.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
@@ -404,6 +405,9 @@ impl Tracking {
             } else {
                 continue;
             }
+            if to_own_pushes(target.id, &buf) {
+                continue;
+            }
             if let Some(b) = batches.get_mut(target.worker) {
                 b.push((target.id, buf.into()));
             }
@@ -414,6 +418,35 @@ impl Tracking {
             }
         }
     }
+}
+
+thread_local! {
+    /// While [`with_own_pushes`] runs on this thread: the client's id and the invalidation
+    /// messages addressed to it so far.
+    static OWN: RefCell<Option<(u64, Vec<u8>)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a command's pre-command eviction), appending the invalidation messages it
+/// causes for client `id` to `pushes` instead of mailing them: they then go out ahead of
+/// the command's reply, as Redis evicts (and invalidates) before it runs the command.
+pub fn with_own_pushes<R>(id: u64, pushes: &mut Vec<u8>, f: impl FnOnce() -> R) -> R {
+    OWN.with(|o| *o.borrow_mut() = Some((id, std::mem::take(pushes))));
+    let r = f();
+    if let Some((_, own)) = OWN.with(|o| o.borrow_mut().take()) {
+        *pushes = own;
+    }
+    r
+}
+
+/// Appends `msg` to the pushes [`with_own_pushes`] collects, if it is for that client.
+fn to_own_pushes(id: u64, msg: &[u8]) -> bool {
+    OWN.with(|o| match o.borrow_mut().as_mut() {
+        Some((own, pushes)) if *own == id => {
+            pushes.extend_from_slice(msg);
+            true
+        }
+        _ => false,
+    })
 }
 
 /// A message to send: the tracker, its redirect (and id), and the keys (`None`: flush).

@@ -329,3 +329,41 @@ fn served_blocked_pop_and_scripts_invalidate() {
     ok(&mut w, &["SET", "s1", "1"]);
     r.expect(&push(&["s1"]));
 }
+
+#[test]
+fn own_evicted_key_is_invalidated_before_the_reply() {
+    let srv = start();
+    let mut r = resp3_tracker(&srv, &[]);
+    let mut w = srv.client();
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut w).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    ok(
+        &mut w,
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            &(used + 100 * 1024).to_string(),
+        ],
+    );
+    ok(
+        &mut w,
+        &["CONFIG", "SET", "maxmemory-policy", "volatile-random"],
+    );
+    raw_cmd(&mut r, &["SETEX", "volatile-key", "10000", "x"]);
+    r.expect("+OK\r\n");
+    raw_cmd(&mut r, &["GET", "volatile-key"]);
+    r.expect("$1\r\nx\r\n");
+    // 200 KB over the limit: the next command evicts the volatile key first, and its
+    // invalidation comes before that command's reply, as in Redis.
+    raw_cmd(&mut r, &["SETBIT", "big-key", "1600000", "0"]);
+    r.expect(":0\r\n");
+    raw_cmd(&mut r, &["GETBIT", "big-key", "0"]);
+    r.expect(&push(&["volatile-key"]));
+    r.expect(":0\r\n");
+}

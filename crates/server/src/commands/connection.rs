@@ -721,18 +721,21 @@ fn describe(c: &ClientShared, now_ms: u64, argv_mem: Option<usize>, out: &mut St
     };
     let argv_mem = argv_mem.unwrap_or(0);
     let qbuf = c.qbuf.load(Relaxed);
+    let qbuf_free = c.qbuf_free.load(Relaxed);
     let omem = c.obuf.load(Relaxed);
+    let (obl, oll) = c.reply_blocks();
     let cmd = match c.last_cmd.load(Relaxed) {
         0 => "NULL",
         id => table().full_name(id as usize - 1),
     };
-    // What this client holds that we can see: its bookkeeping and its buffers.
-    let tot_mem = std::mem::size_of::<ClientShared>() + qbuf + argv_mem + omem;
+    // What its worker counts it holds (buffers, transaction, subscriptions: the figure
+    // `maxmemory-clients` adds up), plus the arguments of the command running now.
+    let tot_mem = c.mem.load(Relaxed) + argv_mem;
     let _ = write!(
         out,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
-         ssub={} multi={} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 \
-         obl=0 oll=0 omem={omem} tot-mem={tot_mem} events={} cmd={cmd} user={} redir={} \
+         ssub={} multi={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem=0 \
+         rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={tot_mem} events={} cmd={cmd} user={} redir={} \
          resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,

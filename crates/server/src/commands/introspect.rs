@@ -166,8 +166,7 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let names: Vec<&str> = table()
-        .flat
-        .iter()
+        .listed()
         .filter(|(full, cmd)| match filter {
             Filter::All => true,
             Filter::Module => false,
@@ -251,13 +250,10 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// A command or subcommand by full name (`get`, `config|get`), case-insensitive.
+/// A command or subcommand by full name (`get`, `config|get`), case-insensitive, under
+/// the name `rename-command` gave it; described under its original name, as Redis does.
 fn find(name: &[u8]) -> Option<(&'static str, &'static Command)> {
-    table()
-        .flat
-        .iter()
-        .find(|(full, _)| full.as_bytes().eq_ignore_ascii_case(name))
-        .map(|(full, cmd)| (full.as_str(), *cmd))
+    table().find(name)
 }
 
 /// Every top-level command's description.

@@ -101,8 +101,11 @@ fn families() -> impl Iterator<Item = &'static Command> {
 
 /// The assembled command table.
 pub struct Table {
-    /// Top-level commands by lower-case name.
+    /// Top-level commands by lower-case name: the names clients call them by, so a
+    /// `rename-command` changes this map (and nothing else).
     by_name: HashMap<&'static str, (usize, &'static Command)>,
+    /// Names of the commands `rename-command` removed (an empty new name); usually empty.
+    removed: Vec<&'static str>,
     /// Subcommands by (parent id, lower-case name).
     subs: HashMap<(usize, &'static str), (usize, &'static Command)>,
     /// Every command and subcommand with its full name (`config|get`), indexed by id.
@@ -119,31 +122,81 @@ pub enum Lookup {
     UnknownSub(&'static Command),
 }
 
-/// The process-wide table, built on first use.
+static TABLE: OnceLock<Table> = OnceLock::new();
+
+/// The process-wide table, built on first use (without renames unless [`apply_renames`]
+/// ran first).
 pub fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
+    TABLE.get_or_init(|| Table::build(&[]).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Applies the configuration's `rename-command <name> <new-name>` lines, in order, as
+/// Redis does when it reads its config file: the old name is unknown afterwards, the new
+/// one calls the command, and an empty new name removes it. They change only the name
+/// clients call the command by — COMMAND INFO, commandstats and ACL rules keep the
+/// original name, as in Redis. Must run at start-up, before anything uses the table; with
+/// no renames the table is the plain one and lookups cost exactly the same.
+pub fn apply_renames(renames: &[(String, String)]) -> Result<(), String> {
+    if renames.is_empty() {
+        return Ok(());
+    }
+    let t = Table::build(renames)?;
+    TABLE
+        .set(t)
+        .map_err(|_| "rename-command applied after the command table was built".to_string())
+}
+
+impl Table {
+    /// Builds the table from every family, then applies `renames`.
+    fn build(renames: &[(String, String)]) -> Result<Table, String> {
         let mut t = Table {
             by_name: HashMap::default(),
+            removed: Vec::new(),
             subs: HashMap::default(),
             flat: Vec::new(),
         };
         for cmd in families() {
             let id = t.flat.len();
             t.flat.push((cmd.name.to_string(), cmd));
-            assert!(
-                t.by_name.insert(cmd.name, (id, cmd)).is_none(),
-                "duplicate command {}",
-                cmd.name
-            );
+            if t.by_name.insert(cmd.name, (id, cmd)).is_some() {
+                return Err(format!("duplicate command {}", cmd.name));
+            }
             for sub in cmd.subcommands {
                 let sid = t.flat.len();
                 t.flat.push((format!("{}|{}", cmd.name, sub.name), sub));
                 t.subs.insert((id, sub.name), (sid, sub));
             }
         }
-        t
-    })
+        for (old, new) in renames {
+            t.rename(old, new).map_err(|why| {
+                format!(
+                    "\n*** FATAL CONFIG FILE ERROR ***\n>>> 'rename-command {old} {new}'\n{why}"
+                )
+            })?;
+        }
+        Ok(t)
+    }
+
+    /// One `rename-command`, with Redis's errors.
+    fn rename(&mut self, old: &str, new: &str) -> Result<(), &'static str> {
+        let (id, cmd) = self
+            .by_name
+            .remove(old.to_ascii_lowercase().as_str())
+            .ok_or("No such command in rename-command")?;
+        if new.is_empty() {
+            self.removed.push(cmd.name);
+            return Ok(());
+        }
+        let new = new.to_ascii_lowercase();
+        if self.by_name.contains_key(new.as_str()) {
+            return Err("Target command name already exists");
+        }
+        // Leaked once at start-up, so the table keeps `&'static str` keys and lookups
+        // cost the same with or without renames.
+        self.by_name
+            .insert(Box::leak(new.into_boxed_str()), (id, cmd));
+        Ok(())
+    }
 }
 
 /// Lower-cases a short name into a stack buffer; `None` if too long to be a command name.
@@ -180,12 +233,38 @@ impl Table {
             .map(|(_, c)| *c)
     }
 
-    /// The top-level commands, in table order.
+    /// Every command and subcommand with its full name, in table order, without those
+    /// `rename-command` removed (COMMAND LIST).
+    pub fn listed(&self) -> impl Iterator<Item = &(String, &'static Command)> + '_ {
+        self.flat.iter().filter(|(full, _)| {
+            self.removed.is_empty() || {
+                let top = full.split('|').next().unwrap_or_default();
+                !self.removed.contains(&top)
+            }
+        })
+    }
+
+    /// The top-level commands, in table order, without those `rename-command` removed.
     pub fn top_level(&self) -> impl Iterator<Item = &'static Command> + '_ {
-        self.flat
-            .iter()
+        self.listed()
             .filter(|(n, _)| !n.contains('|'))
             .map(|(_, c)| *c)
+    }
+
+    /// A command or subcommand (`config|get`) by the name clients call it (renames
+    /// applied), with its full original name: what COMMAND INFO and COMMAND DOCS show.
+    pub fn find(&self, name: &[u8]) -> Option<(&str, &'static Command)> {
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+        let (top, sub) = match name.split_once('|') {
+            Some((top, sub)) => (top, Some(sub)),
+            None => (name.as_str(), None),
+        };
+        let &(id, _) = self.by_name.get(top)?;
+        let id = match sub {
+            None => id,
+            Some(sub) => self.subs.get(&(id, sub))?.0,
+        };
+        Some((self.full_name(id), self.flat[id].1))
     }
 
     /// The full name (`config|get`) of a command id.

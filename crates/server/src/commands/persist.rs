@@ -378,7 +378,8 @@ fn duplicated(db: usize, key: &[u8]) -> flowkv_persist::Error {
 pub(crate) const LOAD_BATCH: usize = 1024;
 
 /// Loads the dataset at start-up, while clients are already served `-LOADING` (the caller
-/// called [`Loading::begin`] before serving them): the AOF with `appendonly yes` (then
+/// called [`Loading::begin`] before serving them, and ends it with [`Loading::end`] once
+/// the services run): the AOF with `appendonly yes` (then
 /// opened for appending), else `dir/dbfilename`. An error is the fatal log line: the
 /// server must not serve half a dataset.
 pub fn load_at_start(srv: &Server) -> Result<(), String> {
@@ -402,7 +403,6 @@ pub fn load_at_start(srv: &Server) -> Result<(), String> {
         )
         .map(|_| ())
     };
-    LOADING.end();
     result
 }
 
@@ -467,7 +467,9 @@ impl Loading {
         self.active.store(true, Relaxed);
     }
 
-    fn end(&self) {
+    /// Ends the loading state: at start-up once the services that save and expire the
+    /// dataset run too, so nothing is refused as unavailable in between.
+    pub fn end(&self) {
         self.active.store(false, Relaxed);
     }
 
