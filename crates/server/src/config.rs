@@ -618,6 +618,8 @@ const FILE_ONLY: &[&str] = &[
 /// Values the hot path reads per request, mirrored from the canonical strings.
 #[derive(Default)]
 pub struct Hot {
+    /// `busy-reply-threshold` (ms), read by every script call.
+    pub busy_reply_threshold: AtomicU64,
     pub proto_max_bulk_len: AtomicU64,
     pub client_query_buffer_limit: AtomicU64,
     pub maxclients: AtomicU64,
@@ -1260,6 +1262,8 @@ impl Config {
 
     fn refresh_hot(&self) {
         let h = &self.hot;
+        h.busy_reply_threshold
+            .store(self.get_u64("busy-reply-threshold"), Relaxed);
         h.proto_max_bulk_len
             .store(self.get_u64("proto-max-bulk-len"), Relaxed);
         h.client_query_buffer_limit

@@ -301,7 +301,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cm
         let (sha, script, cached) = scripting::script_for_body(args.get(1))
             .map_err(|e| CmdError::msg(format!("ERR {e}")))?;
         if !cached {
-            vm::compile(&sha, &script)?;
+            vm::compile(sha.as_str(), &script)?;
             scripting::script_insert(&sha, &script);
         }
         (sha, script)
@@ -312,13 +312,13 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cm
         return Err(CmdError::msg(WRITE_FLAG_RO));
     }
     let inv = vm::Invocation {
-        name: &sha,
+        name: sha.as_str(),
         nkeys,
         read_only: ro || no_writes,
         allow_oom: !compat && script.flags & sflags::ALLOW_OOM != 0,
         command: args,
     };
-    vm::run_script(ctx, &sha, &script, inv)
+    vm::run_script(ctx, sha.as_str(), &script, inv)
 }
 
 fn fcall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -382,10 +382,10 @@ fn script_load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (sha, script, cached) =
         scripting::script_for_body(args.get(2)).map_err(|e| CmdError::msg(format!("ERR {e}")))?;
     if !cached {
-        vm::compile(&sha, &script)?;
+        vm::compile(sha.as_str(), &script)?;
         scripting::script_insert(&sha, &script);
     }
-    ctx.out.bulk(sha.as_bytes());
+    ctx.out.bulk(sha.as_str().as_bytes());
     Ok(())
 }
 
@@ -622,7 +622,7 @@ fn function_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// FUNCTION STATS: the running script (if a function) and the engine's counts.
 fn function_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    let running = scripting::running_for_ms();
+    let running = scripting::running_script();
     let r = &*scripting::RUNNING;
     if running.is_some() && r.eval.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(scripting::busy_error(true));
@@ -633,8 +633,7 @@ fn function_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     out.bulk(b"running_script");
     match running {
         None => out.null(),
-        Some(ms) => {
-            let (name, command) = r.info.lock().clone();
+        Some((name, command, ms)) => {
             out.map(3);
             out.bulk(b"name");
             out.bulk(name.as_bytes());

@@ -50,11 +50,40 @@ pub mod sflags {
     }
 }
 
-/// The 40 lower-case hex characters of SHA1(`data`), as SCRIPT LOAD and `redis.sha1hex`
-/// give them.
+/// A script's SHA1 as its 40 lower-case hex characters, kept inline so that looking a
+/// script up (every EVALSHA) allocates nothing.
+#[derive(Clone, Copy)]
+pub struct Sha([u8; 40]);
+
+impl Sha {
+    /// SHA1(`data`).
+    pub fn of(data: &[u8]) -> Sha {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 40];
+        for (i, b) in Sha1::digest(data).iter().enumerate() {
+            hex[2 * i] = HEX[usize::from(b >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(b & 15)];
+        }
+        Sha(hex)
+    }
+
+    /// A SHA1 given by a client (any case); None if it is not 40 ASCII characters, as no
+    /// script has such a name.
+    pub fn parse(hex: &[u8]) -> Option<Sha> {
+        let hex: [u8; 40] = hex.try_into().ok()?;
+        hex.is_ascii()
+            .then(|| Sha(hex.map(|b| b.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Always ASCII (see the constructors).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The 40 lower-case hex characters of SHA1(`data`), as `redis.sha1hex` gives them.
 pub fn sha1_hex(data: &[u8]) -> String {
-    let digest = Sha1::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    Sha::of(data).as_str().to_string()
 }
 
 /// One cached EVAL script.
@@ -110,21 +139,18 @@ fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
 }
 
 /// The cached script with this SHA1 (any case).
-pub fn script_get(sha: &[u8]) -> Option<(String, Arc<Script>)> {
-    if sha.len() != 40 {
-        return None;
-    }
-    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-    let s = SCRIPTS.lock().scripts.get(&sha).cloned()?;
+pub fn script_get(sha: &[u8]) -> Option<(Sha, Arc<Script>)> {
+    let sha = Sha::parse(sha)?;
+    let s = SCRIPTS.lock().scripts.get(sha.as_str()).cloned()?;
     Some((sha, s))
 }
 
 /// The cached script for this body, or a new uncached one (its shebang parsed): SHA1,
 /// script, and whether it was cached. New scripts are cached by [`script_insert`] once they
 /// compile.
-pub fn script_for_body(body: &[u8]) -> Result<(String, Arc<Script>, bool), String> {
-    let sha = sha1_hex(body);
-    if let Some(s) = SCRIPTS.lock().scripts.get(&sha) {
+pub fn script_for_body(body: &[u8]) -> Result<(Sha, Arc<Script>, bool), String> {
+    let sha = Sha::of(body);
+    if let Some(s) = SCRIPTS.lock().scripts.get(sha.as_str()) {
         return Ok((sha, s.clone(), true));
     }
     let (flags, shebang_len) = parse_shebang(body)?;
@@ -170,12 +196,14 @@ pub fn command_flags(cmd: &Command, args: flowkv_protocol::Args<'_>) -> u32 {
 }
 
 /// Caches a script that compiled.
-pub fn script_insert(sha: &str, script: &Arc<Script>) {
+pub fn script_insert(sha: &Sha, script: &Arc<Script>) {
     let body = &script.body;
     let mut cache = SCRIPTS.lock();
-    if !cache.scripts.contains_key(sha) {
+    if !cache.scripts.contains_key(sha.as_str()) {
         cache.bytes += body.len() + 40;
-        cache.scripts.insert(sha.to_string(), script.clone());
+        cache
+            .scripts
+            .insert(sha.as_str().to_string(), script.clone());
     }
 }
 
@@ -342,8 +370,10 @@ pub struct Running {
     pub wrote: AtomicBool,
     /// EVAL (true) or FCALL (false).
     pub eval: AtomicBool,
-    /// Function name (or script SHA1) and the calling command, for FUNCTION STATS.
-    pub info: Mutex<(String, Vec<Vec<u8>>)>,
+    /// Function name (or script SHA1) and the calling command, for FUNCTION STATS: set once
+    /// the script has run a while (its count hook fired), as others can't see a script
+    /// running in Redis before that.
+    pub info: Mutex<Option<(String, Vec<Vec<u8>>)>>,
 }
 
 pub static RUNNING: LazyLock<Running> = LazyLock::new(Running::default);
@@ -404,11 +434,13 @@ pub fn kill(eval: bool) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// How long the running script has run (ms), if one runs.
-pub fn running_for_ms() -> Option<u64> {
+/// The script running long enough for others to see it: its name, command line and how
+/// long it has run (ms).
+pub fn running_script() -> Option<(String, Vec<Vec<u8>>, u64)> {
+    let (name, command) = RUNNING.info.lock().clone()?;
     match RUNNING.since_ms.load(Relaxed) {
         0 => None,
-        t => Some(unix_ms().saturating_sub(t)),
+        t => Some((name, command, unix_ms().saturating_sub(t))),
     }
 }
 

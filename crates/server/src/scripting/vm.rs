@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -126,10 +127,19 @@ thread_local! {
     static FUNC_VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
     /// Lua memory of this thread's interpreters, refreshed after each script.
     static LUA_MEMORY: Cell<[usize; 2]> = const { Cell::new([0; 2]) };
-    /// The arguments of the `redis.call` in progress, converted before the scoped call so
-    /// a call with thousands of arguments needs no second copy on the Lua stack.
+    /// The arguments of the `redis.call` being read: [`CallArg`] converts them one at a time
+    /// as mlua takes them off the Lua stack (a call may have thousands, more than mlua can
+    /// hold as values at once) into this reused buffer; the flag marks an argument that is
+    /// neither a string nor a number.
+    static CALL_ARGS: RefCell<(OwnedArgs, bool)> = RefCell::new((OwnedArgs::new(), false));
+    /// The running script's name and command line, kept here (buffers reused) and shown to
+    /// other threads (FUNCTION STATS) only once the script has run long enough for the count
+    /// hook to fire: before that, as in Redis, nobody else can see it running.
+    /// The running script's `redis.call`, a function scoped to the run (it borrows the
+    /// calling command's context).
     static CALL_FN: RefCell<Option<Function>> = const { RefCell::new(None) };
-    static CALL_ARGS: RefCell<Option<Result<OwnedArgs, mlua::Error>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<(String, OwnedArgs)> = RefCell::new((String::new(), OwnedArgs::new()));
+    static PUBLISHED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Lua memory in use (bytes), summed over the interpreters of every worker that ran one.
@@ -481,6 +491,15 @@ fn count_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
             started_ms,
         } => {
             let r = &*RUNNING;
+            if !PUBLISHED.with(|p| p.replace(true)) {
+                *r.info.lock() = CURRENT.with(|c| {
+                    let (name, command) = &*c.borrow();
+                    Some((
+                        name.clone(),
+                        command.as_args().iter().map(<[u8]>::to_vec).collect(),
+                    ))
+                });
+            }
             if r.kill.load(Relaxed) {
                 lua.set_hook(
                     HookTriggers::new().every_line().every_nth_instruction(1),
@@ -617,11 +636,11 @@ fn redis_api(lua: &Lua, mode: Mode) -> mlua::Result<Table> {
     let r = lua.create_table()?;
     r.raw_set(
         "call",
-        lua.create_function(|lua, args: Variadic<CallArg>| dispatch_call(lua, true, args))?,
+        lua.create_function(|_, _: Variadic<CallArg>| dispatch_call(true))?,
     )?;
     r.raw_set(
         "pcall",
-        lua.create_function(|lua, args: Variadic<CallArg>| dispatch_call(lua, false, args))?,
+        lua.create_function(|_, _: Variadic<CallArg>| dispatch_call(false))?,
     )?;
     add_log_and_version(lua, &r)?;
     r.raw_set(
@@ -711,14 +730,13 @@ fn redis_api(lua: &Lua, mode: Mode) -> mlua::Result<Table> {
     }
     r.raw_set(
         "acl_check_cmd",
-        lua.create_function(|_, args: Variadic<CallArg>| {
-            let owned = command_args(&args)?;
-            match table().lookup(owned.as_args()) {
+        lua.create_function(|_, _: Variadic<CallArg>| {
+            with_call_args(|args| match table().lookup(args?) {
                 Lookup::Found(..) => Ok(true),
                 _ => Err(table_error(
                     "Invalid command passed to redis.acl_check_cmd()",
                 )),
-            }
+            })
         })?,
     )?;
     if mode == Mode::Eval {
@@ -906,57 +924,78 @@ fn named_registration(arg: Option<&Value>) -> mlua::Result<(FunctionInfo, Functi
     ))
 }
 
-/// One `redis.call` argument, converted as it is read from the Lua stack (a call may have
-/// thousands, more than mlua can hold as values at once): strings as they are, numbers as
-/// `%.17g`, anything else refused.
-struct CallArg(Option<Vec<u8>>);
+/// One `redis.call` argument, appended to [`CALL_ARGS`] as mlua reads it from the Lua
+/// stack: strings as they are, numbers as Lua prints them (`%.17g`), anything else marked
+/// as refused.
+struct CallArg;
 
 impl FromLua for CallArg {
     fn from_lua(v: Value, _: &Lua) -> mlua::Result<Self> {
-        Ok(CallArg(match v {
-            Value::String(s) => Some(s.as_bytes().to_vec()),
-            Value::Integer(i) => Some(i.to_string().into_bytes()),
-            Value::Number(n) => {
-                let mut num = Vec::new();
-                format_double(n, &mut num);
-                Some(num)
+        CALL_ARGS.with(|c| {
+            let (args, refused) = &mut *c.borrow_mut();
+            match v {
+                Value::String(s) => args.push(&s.as_bytes()),
+                Value::Integer(i) => {
+                    let mut buf = [0u8; 24];
+                    let mut w = &mut buf[..];
+                    let _ = write!(w, "{i}");
+                    let n = 24 - w.len();
+                    args.push(&buf[..n]);
+                }
+                Value::Number(n) => {
+                    let mut num = Vec::new();
+                    format_double(n, &mut num);
+                    args.push(&num);
+                }
+                _ => *refused = true,
             }
-            _ => None,
-        }))
+        });
+        Ok(CallArg)
     }
 }
 
-/// Builds a command line from `redis.call` arguments.
-fn command_args(args: &[CallArg]) -> mlua::Result<OwnedArgs> {
-    if args.is_empty() {
-        return Err(table_error(
+/// Runs `f` on the command line that [`CallArg`] collected for one call (or Redis's error
+/// for it), then empties the buffer, keeping its memory for the next call.
+fn with_call_args<R>(f: impl FnOnce(mlua::Result<Args<'_>>) -> R) -> R {
+    let (owned, refused) = CALL_ARGS.with(|c| {
+        let (args, refused) = &mut *c.borrow_mut();
+        (std::mem::take(args), std::mem::take(refused))
+    });
+    let checked = if owned.is_empty() {
+        Err(table_error(
             "Please specify at least one argument for this redis lib call",
-        ));
-    }
-    let mut owned = OwnedArgs::new();
-    for a in args {
-        match &a.0 {
-            Some(bytes) => owned.push(bytes),
-            None => {
-                return Err(table_error(
-                    "Lua redis lib command arguments must be strings or integers",
-                ))
-            }
-        }
-    }
-    Ok(owned)
+        ))
+    } else if refused {
+        Err(table_error(
+            "Lua redis lib command arguments must be strings or integers",
+        ))
+    } else {
+        Ok(owned.as_args())
+    };
+    let r = f(checked);
+    let mut owned = owned;
+    owned.clear();
+    CALL_ARGS.with(|c| c.borrow_mut().0 = owned);
+    r
 }
 
-/// `redis.call` / `redis.pcall` outside a script run (e.g. while a library loads).
-fn dispatch_call(_: &Lua, raise_errors: bool, args: Variadic<CallArg>) -> mlua::Result<Value> {
-    let Some(call) = CALL_FN.with(|c| c.borrow().clone()) else {
-        return Err(table_error(
+/// `redis.call` / `redis.pcall`, once [`CallArg`] has read the arguments: hands them to the
+/// running script's scoped function (a C function itself calls it, so error positions
+/// stay those of the user code).
+fn dispatch_call(raise_errors: bool) -> mlua::Result<Value> {
+    let result = CALL_FN.with(|c| match &*c.borrow() {
+        Some(call) => call.call(raise_errors),
+        None => Err(table_error(
             "redis.call/pcall can only be called inside a script invocation",
-        ));
-    };
-    CALL_ARGS.with(|c| *c.borrow_mut() = Some(command_args(&args)));
-    drop(args);
-    call.call(raise_errors)
+        )),
+    });
+    // Normally taken by the call already; not if it failed before.
+    CALL_ARGS.with(|c| {
+        let (args, refused) = &mut *c.borrow_mut();
+        args.clear();
+        *refused = false;
+    });
+    result
 }
 
 /// What `redis.call` needs during one script run.
@@ -973,6 +1012,7 @@ fn script_call(
     state: &RefCell<CallState<'_, '_>>,
     lua: &Lua,
     raise_errors: bool,
+    converted: mlua::Result<Args<'_>>,
 ) -> mlua::Result<Value> {
     let fail = |msg: &str| -> mlua::Result<Value> {
         if raise_errors {
@@ -984,14 +1024,7 @@ fn script_call(
             Ok(Value::Table(error_table(lua, msg.as_bytes(), true)?))
         }
     };
-    let converted = CALL_ARGS
-        .with(|c| c.borrow_mut().take())
-        .unwrap_or_else(|| {
-            Err(table_error(
-                "redis.call/pcall can only be called inside a script invocation",
-            ))
-        });
-    let owned = match converted {
+    let cargs = match converted {
         Ok(o) => o,
         Err(e) if raise_errors => return Err(e),
         Err(e) => {
@@ -1003,7 +1036,6 @@ fn script_call(
             )?));
         }
     };
-    let cargs = owned.as_args();
     let Ok(mut st) = state.try_borrow_mut() else {
         return fail("luaRedisGenericCommand() recursive call detected. Are you doing funny stuff with Lua debug hooks?");
     };
@@ -1063,18 +1095,21 @@ fn script_call(
     let saved = std::mem::replace(&mut ctx.out.proto, proto);
     let start = ctx.out.buf.len();
     call_nested(ctx, id, cmd, cargs);
-    let bytes = ctx.out.buf.split_off(start);
     ctx.out.proto = saved;
-    drop(st);
-    let mut dec = Decoder::new(&bytes);
-    if dec.is_error() && raise_errors {
+    // The reply is read where the command wrote it, then removed from the output.
+    let bytes = &ctx.out.buf[start..];
+    let mut dec = Decoder::new(bytes);
+    let value = if dec.is_error() && raise_errors {
         let line = &bytes[..bytes.len().saturating_sub(2)];
-        return Err(raise(ScriptError::Table {
+        Err(raise(ScriptError::Table {
             msg: String::from_utf8_lossy(&error_text(line)).into_owned(),
             ignore_stats: true,
-        }));
-    }
-    dec.value(lua)
+        }))
+    } else {
+        dec.value(lua)
+    };
+    ctx.out.buf.truncate(start);
+    value
 }
 
 fn st_worker(st: &CallState<'_, '_>) -> usize {
@@ -1102,6 +1137,19 @@ impl<'x> Invocation<'x> {
     fn argv(&self) -> impl Iterator<Item = &'x [u8]> {
         self.command.iter().skip(3 + self.nkeys)
     }
+}
+
+/// A Lua array of `items` (KEYS, ARGV). Text goes onto the Lua stack directly; other bytes
+/// need an mlua string handle each, made one at a time (there may be thousands).
+fn lua_array<'x>(lua: &Lua, items: impl Iterator<Item = &'x [u8]>) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.size_hint().0, 0)?;
+    for (i, a) in items.enumerate() {
+        match std::str::from_utf8(a) {
+            Ok(text) => t.raw_set(i + 1, text)?,
+            Err(_) => t.raw_set(i + 1, lua.create_string(a)?)?,
+        }
+    }
+    Ok(t)
 }
 
 /// Runs `f` with this thread's interpreter for `mode`, creating it on first use.
@@ -1149,15 +1197,10 @@ pub fn run_script(
     with_vm(Mode::Eval, |vm| {
         let f = vm.compile_script(sha, script)?;
         let g = vm.lua.globals();
-        let set = |name: &str, a: &mut dyn Iterator<Item = &[u8]>| -> mlua::Result<()> {
-            let t = vm.lua.create_table()?;
-            for (i, v) in a.enumerate() {
-                t.raw_set(i + 1, vm.lua.create_string(v)?)?;
-            }
-            g.raw_set(name, t)
-        };
-        set("KEYS", &mut inv.keys())
-            .and_then(|_| set("ARGV", &mut inv.argv()))
+        lua_array(&vm.lua, inv.keys())
+            .and_then(|t| g.raw_set("KEYS", t))
+            .and_then(|_| lua_array(&vm.lua, inv.argv()))
+            .and_then(|t| g.raw_set("ARGV", t))
             .map_err(|e| CmdError::msg(format!("ERR {e}")))?;
         execute(vm, ctx, f, inv, true)
     })
@@ -1208,16 +1251,19 @@ fn execute(
 ) -> CmdResult {
     let r = &*RUNNING;
     let started = unix_ms();
-    *r.info.lock() = (
-        inv.name.to_string(),
-        inv.command.iter().map(|a| a.to_vec()).collect(),
-    );
+    CURRENT.with(|c| {
+        let (name, command) = &mut *c.borrow_mut();
+        name.clear();
+        name.push_str(inv.name);
+        command.clear();
+        inv.command.iter().for_each(|a| command.push(a));
+    });
     r.kill.store(false, Relaxed);
     r.wrote.store(false, Relaxed);
     r.timed_out.store(false, Relaxed);
     r.eval.store(eval, Relaxed);
     r.since_ms.store(started, Relaxed);
-    let threshold_ms = ctx.srv.config.get_u64("busy-reply-threshold");
+    let threshold_ms = ctx.srv.config.hot.busy_reply_threshold.load(Relaxed);
     HOOK.with(|h| {
         h.set(HookState::Script {
             threshold_ms,
@@ -1236,27 +1282,15 @@ fn execute(
         });
         let result = lua.scope(|scope| {
             let call = scope.create_function(|lua, raise_errors: bool| {
-                script_call(&state, lua, raise_errors)
+                with_call_args(|args| script_call(&state, lua, raise_errors, args))
             })?;
             CALL_FN.with(|c| *c.borrow_mut() = Some(call));
             let (keys, argv) = if eval {
                 (Value::Nil, Value::Nil)
             } else {
                 (
-                    Value::Table(
-                        lua.create_sequence_from(
-                            inv.keys()
-                                .map(|k| lua.create_string(k))
-                                .collect::<mlua::Result<Vec<_>>>()?,
-                        )?,
-                    ),
-                    Value::Table(
-                        lua.create_sequence_from(
-                            inv.argv()
-                                .map(|k| lua.create_string(k))
-                                .collect::<mlua::Result<Vec<_>>>()?,
-                        )?,
-                    ),
+                    Value::Table(lua_array(&lua, inv.keys())?),
+                    Value::Table(lua_array(&lua, inv.argv())?),
                 )
             };
             let out = vm.runner.call::<(bool, Value)>((f, keys, argv, !eval));
@@ -1266,6 +1300,9 @@ fn execute(
         result
     };
     HOOK.with(|h| h.set(HookState::Idle));
+    if PUBLISHED.with(|p| p.replace(false)) {
+        *r.info.lock() = None;
+    }
     if r.kill.load(Relaxed) {
         // Back to the cheap count hook after a kill switched to per-line checks.
         lua.set_hook(
