@@ -695,7 +695,10 @@ mod tests {
         // A 14-byte key: header 8 + payload 8 + key 14 = 30 bytes, the 32-byte class.
         let mut e = Entry::new_value(b"hash:000000001", Value::Hash(h), None, 9);
         assert_eq!(e.size(), 30);
-        assert_eq!((e.kind(), e.encoding(), e.lru()), (Kind::Hash, "listpack", 9));
+        assert_eq!(
+            (e.kind(), e.encoding(), e.lru()),
+            (Kind::Hash, "listpack", 9)
+        );
         match e.value_mut() {
             Some(ValueMut::Hash(h)) => h.convert(),
             other => panic!("not a hash: {other:?}"),
@@ -706,11 +709,17 @@ mod tests {
         e.set_value(Value::Set(Box::default()));
         assert_eq!((e.kind(), e.lru(), e.snap_mark()), (Kind::Set, 9, true));
         assert!(e.set_expire_at(Some(5)));
-        assert_eq!((e.kind(), e.expire_at(), e.size()), (Kind::Set, Some(5), 38));
+        assert_eq!(
+            (e.kind(), e.expire_at(), e.size()),
+            (Kind::Set, Some(5), 38)
+        );
         let c = e.clone_as(b"copy");
         assert!(matches!(c.value(), ValueRef::Set(s) if s.is_empty()));
         let r = c.renamed(b"moved");
-        assert_eq!((r.key(), r.kind(), r.expire_at()), (&b"moved"[..], Kind::Set, Some(5)));
+        assert_eq!(
+            (r.key(), r.kind(), r.expire_at()),
+            (&b"moved"[..], Kind::Set, Some(5))
+        );
     }
 
     #[test]

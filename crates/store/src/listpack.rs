@@ -18,6 +18,7 @@ use std::ptr::{self, NonNull};
 /// [`crate::hash_value`]); `Box<[u8]>` plus a count would be 24 bytes. The allocation is
 /// handled only by [`Listpack::resize`], [`Clone`] and [`Drop`] below; everything else goes
 /// through the safe [`Listpack::data`] / [`Listpack::data_mut`] slices.
+#[derive(Default)]
 pub struct Listpack {
     ptr: Option<NonNull<u8>>,
 }
@@ -33,12 +34,6 @@ unsafe impl Sync for Listpack {}
 
 fn layout(data_len: usize) -> Layout {
     Layout::from_size_align(HDR + data_len, 8).expect("listpack size overflows")
-}
-
-impl Default for Listpack {
-    fn default() -> Listpack {
-        Listpack { ptr: None }
-    }
 }
 
 impl Clone for Listpack {

@@ -184,14 +184,14 @@ impl Value {
         // outlives `'a` and is not mutated meanwhile.
         unsafe {
             match c {
-                code::RAW_STR => ValueRef::RawStr(&**slot.cast::<Box<Vec<u8>>>()),
+                code::RAW_STR => ValueRef::RawStr(&*slot.cast::<Box<Vec<u8>>>()),
                 code::HASH => ValueRef::Hash(&*slot.cast::<HashValue>()),
-                code::LIST => ValueRef::List(&**slot.cast::<Box<ListValue>>()),
-                code::SET => ValueRef::Set(&**slot.cast::<Box<SetValue>>()),
-                code::ZSET => ValueRef::ZSet(&**slot.cast::<Box<ZSetValue>>()),
-                code::STREAM => ValueRef::Stream(&**slot.cast::<Box<StreamValue>>()),
-                code::BLOOM => ValueRef::Bloom(&**slot.cast::<Box<BloomValue>>()),
-                _ => ValueRef::Cache(&**slot.cast::<Box<CacheValue>>()),
+                code::LIST => ValueRef::List(&*slot.cast::<Box<ListValue>>()),
+                code::SET => ValueRef::Set(&*slot.cast::<Box<SetValue>>()),
+                code::ZSET => ValueRef::ZSet(&*slot.cast::<Box<ZSetValue>>()),
+                code::STREAM => ValueRef::Stream(&*slot.cast::<Box<StreamValue>>()),
+                code::BLOOM => ValueRef::Bloom(&*slot.cast::<Box<BloomValue>>()),
+                _ => ValueRef::Cache(&*slot.cast::<Box<CacheValue>>()),
             }
         }
     }
@@ -205,14 +205,14 @@ impl Value {
         // SAFETY (all arms): as in `ref_at`, with exclusive access guaranteed by the caller.
         unsafe {
             match c {
-                code::RAW_STR => ValueMut::RawStr(&mut **slot.cast::<Box<Vec<u8>>>()),
+                code::RAW_STR => ValueMut::RawStr(&mut *slot.cast::<Box<Vec<u8>>>()),
                 code::HASH => ValueMut::Hash(&mut *slot.cast::<HashValue>()),
-                code::LIST => ValueMut::List(&mut **slot.cast::<Box<ListValue>>()),
-                code::SET => ValueMut::Set(&mut **slot.cast::<Box<SetValue>>()),
-                code::ZSET => ValueMut::ZSet(&mut **slot.cast::<Box<ZSetValue>>()),
-                code::STREAM => ValueMut::Stream(&mut **slot.cast::<Box<StreamValue>>()),
-                code::BLOOM => ValueMut::Bloom(&mut **slot.cast::<Box<BloomValue>>()),
-                _ => ValueMut::Cache(&mut **slot.cast::<Box<CacheValue>>()),
+                code::LIST => ValueMut::List(&mut *slot.cast::<Box<ListValue>>()),
+                code::SET => ValueMut::Set(&mut *slot.cast::<Box<SetValue>>()),
+                code::ZSET => ValueMut::ZSet(&mut *slot.cast::<Box<ZSetValue>>()),
+                code::STREAM => ValueMut::Stream(&mut *slot.cast::<Box<StreamValue>>()),
+                code::BLOOM => ValueMut::Bloom(&mut *slot.cast::<Box<BloomValue>>()),
+                _ => ValueMut::Cache(&mut *slot.cast::<Box<CacheValue>>()),
             }
         }
     }
