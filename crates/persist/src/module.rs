@@ -18,7 +18,7 @@ use std::io::Read;
 
 use flowkv_store::bloom::{BloomValue, Link};
 use flowkv_store::cache_value::CacheValue;
-use flowkv_store::Value;
+use flowkv_store::{Value, ValueRef};
 
 use crate::error::{corrupt, Error, Result};
 use crate::read::Input;
@@ -65,7 +65,7 @@ const CACHE_HAS_VALUE: u64 = 1;
 const CACHE_STALE: u64 = 2;
 
 /// Appends a module value's id, fields and EOF marker (after the type byte and key).
-pub(crate) fn write_module(out: &mut Vec<u8>, value: &Value, opts: WriteOptions) {
+pub(crate) fn write_module(out: &mut Vec<u8>, value: ValueRef<'_>, opts: WriteOptions) {
     let uint = |out: &mut Vec<u8>, v: u64| {
         write_len(out, OPCODE_UINT);
         write_len(out, v);
@@ -79,7 +79,7 @@ pub(crate) fn write_module(out: &mut Vec<u8>, value: &Value, opts: WriteOptions)
         write_string(out, v, opts);
     };
     match value {
-        Value::Bloom(bf) => {
+        ValueRef::Bloom(bf) => {
             write_len(out, BLOOM_ID);
             uint(out, bf.size);
             uint(out, bf.links.len() as u64);
@@ -96,7 +96,7 @@ pub(crate) fn write_module(out: &mut Vec<u8>, value: &Value, opts: WriteOptions)
                 uint(out, l.size);
             }
         }
-        Value::Cache(c) => {
+        ValueRef::Cache(c) => {
             write_len(out, CACHE_ID);
             let flags = if c.value.is_some() {
                 CACHE_HAS_VALUE

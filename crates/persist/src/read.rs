@@ -236,7 +236,7 @@ fn add_zset(z: &mut ZSetValue, m: &[u8], score: f64, lim: &Limits) -> Result<()>
 /// An empty hash sized for `n` fields: a hashtable from the start past the entry limit.
 fn new_hash(n: u64, lim: &Limits) -> HashValue {
     if n > lim.hash.max_entries as u64 {
-        HashValue::Table(Box::default())
+        HashValue::new_table()
     } else {
         HashValue::default()
     }
@@ -347,13 +347,13 @@ fn read_object<R: Read>(inp: &mut Input<R>, ty: u8, lim: &Limits) -> Result<Opti
                 let f = inp.string()?;
                 add_hash(&mut h, &f, &inp.string()?, lim)?;
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_HASH_ZIPMAP => {
             let blob = inp.string()?;
             let mut h = HashValue::default();
             zipmap_decode(&blob, |f, v| add_hash(&mut h, f, v, lim))?;
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let blob = inp.string()?;
@@ -367,7 +367,7 @@ fn read_object<R: Read>(inp: &mut Input<R>, ty: u8, lim: &Limits) -> Result<Opti
             decode_pairs(p, &blob, |f, v| {
                 add_hash(&mut h, f.bytes(&mut b1), v.bytes(&mut b2), lim)
             })?;
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 => {
             Value::Stream(Box::new(crate::stream::read_stream(inp, ty, lim.stream)?))

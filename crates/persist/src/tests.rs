@@ -5,7 +5,7 @@ use flowkv_store::list_value::{ListValue, NodeLimit};
 use flowkv_store::set_value::SetValue;
 use flowkv_store::stream_value::{ConsumerGroup, NodeLimits, StreamId, StreamValue};
 use flowkv_store::zset_value::{ZSetLimits, ZSetValue};
-use flowkv_store::{Entry, Value};
+use flowkv_store::{Entry, Value, ValueRef};
 use proptest::prelude::*;
 
 use crate::read::{load, restore_payload, Limits, Object, RestoreError};
@@ -33,18 +33,18 @@ const OPTS: WriteOptions = WriteOptions { compress: true };
 /// A comparable, encoding-independent view of an entry: key, TTL, type, sorted items.
 fn view(e: &Entry) -> (Vec<u8>, Option<u64>, &'static str, Vec<Vec<u8>>) {
     let items: Vec<Vec<u8>> = match e.value() {
-        Value::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
-        Value::Set(s) => s
+        ValueRef::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
+        ValueRef::Set(s) => s
             .digest_items()
             .into_iter()
             .map(|m| m.into_owned())
             .collect(),
-        Value::Hash(h) => h
+        ValueRef::Hash(h) => h
             .digest_items()
             .into_iter()
             .flat_map(|(f, v)| [f.to_vec(), v.to_vec()])
             .collect(),
-        Value::ZSet(z) => z
+        ValueRef::ZSet(z) => z
             .iter()
             .flat_map(|(m, s)| [m.to_vec(), s.to_bits().to_le_bytes().to_vec()])
             .collect(),
@@ -71,12 +71,7 @@ fn sample_entries() -> Vec<Entry> {
     let mut small = HashValue::default();
     small.set(b"f", b"v", LIM.hash);
     small.set(b"n", b"-100", LIM.hash);
-    out.push(Entry::new_value(
-        b"hsmall",
-        Value::Hash(Box::new(small)),
-        None,
-        0,
-    ));
+    out.push(Entry::new_value(b"hsmall", Value::Hash(small), None, 0));
     let mut big = HashValue::default();
     for i in 0..500 {
         big.set(
@@ -85,12 +80,7 @@ fn sample_entries() -> Vec<Entry> {
             LIM.hash,
         );
     }
-    out.push(Entry::new_value(
-        b"hbig",
-        Value::Hash(Box::new(big)),
-        None,
-        0,
-    ));
+    out.push(Entry::new_value(b"hbig", Value::Hash(big), None, 0));
     let mut is = SetValue::default();
     for i in [-70000i64, 1, 2, 300, i64::MAX] {
         is.insert(i.to_string().as_bytes(), LIM.max_intset);
@@ -371,7 +361,7 @@ proptest! {
         for i in &ints {
             is.insert(i.to_string().as_bytes(), LIM.max_intset);
         }
-        for v in [Value::List(Box::new(l)), Value::Set(Box::new(s)), Value::Hash(Box::new(h)), Value::ZSet(Box::new(z)), Value::Set(Box::new(is))] {
+        for v in [Value::List(Box::new(l)), Value::Set(Box::new(s)), Value::Hash(h), Value::ZSet(Box::new(z)), Value::Set(Box::new(is))] {
             let e = Entry::new_value(b"k", v, None, 0);
             let back = match restore_payload(&dump_payload(&e, OPTS), &LIM) {
                 Ok(Object::Value(v)) => Entry::new_value(b"k", v, None, 0),
@@ -476,7 +466,7 @@ fn older_encodings_load() {
     let e = restored(&blob(TYPE_ZSET_ZIPLIST, &ziplist(&["a", "1.5", "b", "3"])));
     assert_eq!(e.encoding(), "listpack");
     match e.value() {
-        Value::ZSet(z) => assert_eq!(
+        ValueRef::ZSet(z) => assert_eq!(
             z.iter().collect::<Vec<_>>(),
             [(&b"a"[..], 1.5), (&b"b"[..], 3.0)]
         ),
@@ -484,7 +474,7 @@ fn older_encodings_load() {
     }
     let e = restored(b"\x03\x02\x01a\x031.5\x01b\xfe");
     match e.value() {
-        Value::ZSet(z) => assert_eq!(
+        ValueRef::ZSet(z) => assert_eq!(
             z.iter().collect::<Vec<_>>(),
             [(&b"a"[..], 1.5), (&b"b"[..], f64::INFINITY)]
         ),

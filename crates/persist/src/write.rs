@@ -4,10 +4,10 @@
 use std::io::Write;
 
 use flowkv_protocol::num::parse_i64;
-use flowkv_store::hash_value::HashValue;
+use flowkv_store::hash_value::Enc as HashEnc;
 use flowkv_store::set_value::SetValue;
 use flowkv_store::zset_value::ZSetValue;
-use flowkv_store::{Entry, Value};
+use flowkv_store::{Entry, ValueRef};
 
 use crate::format::*;
 use crate::listpack::Builder;
@@ -91,22 +91,20 @@ fn push_score(lp: &mut Builder, score: f64) {
 /// The RDB type byte of `e`'s value: the encoding Redis 7.0 writes for it.
 pub fn value_type(e: &Entry) -> u8 {
     match e.value() {
-        Value::InlineStr | Value::RawStr(_) => TYPE_STRING,
-        Value::List(_) => TYPE_LIST_QUICKLIST_2,
-        Value::Set(s) => match &**s {
+        ValueRef::InlineStr | ValueRef::RawStr(_) => TYPE_STRING,
+        ValueRef::List(_) => TYPE_LIST_QUICKLIST_2,
+        ValueRef::Set(s) => match s {
             SetValue::Intset(_) => TYPE_SET_INTSET,
             SetValue::Table(_) => TYPE_SET,
         },
-        Value::Hash(h) => match &**h {
-            HashValue::Listpack(_) => TYPE_HASH_LISTPACK,
-            HashValue::Table(_) => TYPE_HASH,
-        },
-        Value::ZSet(z) => match &**z {
+        ValueRef::Hash(h) if h.is_listpack() => TYPE_HASH_LISTPACK,
+        ValueRef::Hash(_) => TYPE_HASH,
+        ValueRef::ZSet(z) => match z {
             ZSetValue::Listpack(_) => TYPE_ZSET_LISTPACK,
             ZSetValue::Skiplist(_) => TYPE_ZSET_2,
         },
-        Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
-        Value::Bloom(_) | Value::Cache(_) => TYPE_MODULE_2,
+        ValueRef::Stream(_) => TYPE_STREAM_LISTPACKS_2,
+        ValueRef::Bloom(_) | ValueRef::Cache(_) => TYPE_MODULE_2,
     }
 }
 
@@ -120,10 +118,10 @@ pub fn write_value(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
 /// Appends the encoding of `e`'s value for the type [`value_type`] gives.
 fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
     match e.value() {
-        Value::InlineStr | Value::RawStr(_) => {
+        ValueRef::InlineStr | ValueRef::RawStr(_) => {
             write_string(out, e.string().unwrap_or_default(), opts);
         }
-        Value::List(l) => {
+        ValueRef::List(l) => {
             let nodes = l.nodes().filter(|n| !n.is_empty());
             write_len(out, nodes.clone().count() as u64);
             for node in nodes {
@@ -131,7 +129,7 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
                 write_string(out, &crate::listpack::encode(node.iter()), opts);
             }
         }
-        Value::Set(s) => match &**s {
+        ValueRef::Set(s) => match s {
             SetValue::Intset(ints) => write_string(out, &intset_encode(ints), opts),
             SetValue::Table(_) => {
                 write_len(out, s.len() as u64);
@@ -140,8 +138,8 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
                 }
             }
         },
-        Value::Hash(h) => match &**h {
-            HashValue::Listpack(_) => {
+        ValueRef::Hash(h) => match h.enc() {
+            HashEnc::Listpack(_) => {
                 let mut lp = Builder::new();
                 for (f, v) in h.iter() {
                     lp.push(f);
@@ -149,7 +147,7 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
                 }
                 write_string(out, &lp.finish(), opts);
             }
-            HashValue::Table(_) => {
+            HashEnc::Table(_) => {
                 write_len(out, h.len() as u64);
                 for (f, v) in h.iter() {
                     write_string(out, f, opts);
@@ -157,7 +155,7 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
                 }
             }
         },
-        Value::ZSet(z) => match &**z {
+        ValueRef::ZSet(z) => match z {
             ZSetValue::Listpack(_) => {
                 let mut lp = Builder::new();
                 for (m, s) in z.iter() {
@@ -176,8 +174,10 @@ fn write_body(out: &mut Vec<u8>, e: &Entry, opts: WriteOptions) {
                 }
             }
         },
-        Value::Stream(st) => crate::stream::write_stream(out, st, opts),
-        Value::Bloom(_) | Value::Cache(_) => crate::module::write_module(out, e.value(), opts),
+        ValueRef::Stream(st) => crate::stream::write_stream(out, st, opts),
+        ValueRef::Bloom(_) | ValueRef::Cache(_) => {
+            crate::module::write_module(out, e.value(), opts)
+        }
     }
 }
 

@@ -364,13 +364,13 @@ pub fn serve_ready(
 
 /// True if `key` holds data `op` can take right now.
 fn can_serve(keys: &mut Keys<'_, '_>, key: &[u8], op: &WaitOp) -> bool {
-    use flowkv_store::Value;
+    use flowkv_store::ValueRef;
     match (keys.peek(key).map(|e| e.value()), op) {
         (
-            Some(Value::List(l)),
+            Some(ValueRef::List(l)),
             WaitOp::ListPop { .. } | WaitOp::ListMultiPop { .. } | WaitOp::ListMove { .. },
         ) => !l.is_empty(),
-        (Some(Value::ZSet(z)), WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. }) => !z.is_empty(),
+        (Some(ValueRef::ZSet(z)), WaitOp::ZPop { .. } | WaitOp::ZMultiPop { .. }) => !z.is_empty(),
         (_, WaitOp::Family(f)) => f.can_serve(keys, key),
         _ => false,
     }

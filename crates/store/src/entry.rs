@@ -4,11 +4,13 @@
 //! An [`Entry`] is a single pointer (8 bytes) to an 8-aligned allocation:
 //!
 //! ```text
-//! inline string: [meta u32][key_len u32][val_len u32]   [expire_at u64 LE]? [key][value]
-//! other values:  [meta u32][key_len u32][Value (16 bytes)][expire_at u64 LE]? [key]
+//! inline string: [meta u32][key_len u32][val_len u32]     [expire_at u64 LE]? [key][value]
+//! other values:  [meta u32][key_len u32][payload (8 bytes)][expire_at u64 LE]? [key]
 //! ```
 //!
-//! `meta` holds the 24 LRU/LFU bits and the flags below. A plain `SET k v` is one allocation
+//! `meta` holds the 24 LRU/LFU bits, the flags below and, for other values, the [`Value`]
+//! variant's 3-bit code; the payload is that variant's one word (a `Box`, or a small hash's
+//! listpack pointer), so a hash with a 14-byte key fits the 32-byte class. A plain `SET k v` is one allocation
 //! of 12 + key + value bytes (a 16-byte key and a 100-byte value fill the 128-byte jemalloc
 //! class exactly), and a read touches header, key and value in the same cache lines. Keys
 //! without a TTL pay nothing for expiry; setting or clearing a TTL rebuilds the allocation
@@ -26,7 +28,7 @@
 //! docs/MEMORY.md and `benches/entry.rs`). All unsafe code is in this file, behind the
 //! safe methods below.
 
-use crate::value::Value;
+use crate::value::{self, Value, ValueMut, ValueRef};
 use std::alloc::{self, Layout};
 use std::mem::{self, size_of};
 use std::ptr::{self, NonNull};
@@ -42,6 +44,11 @@ const SNAP_MARK: u32 = 1 << 25;
 const INLINE: u32 = 1 << 26;
 /// Mask of the LRU/LFU bits in `meta`.
 const LRU_MASK: u32 = (1 << 24) - 1;
+/// Position of the 3-bit [`Value`] code in `meta` (meaningful without `INLINE`).
+const CODE_SHIFT: u32 = 27;
+const CODE_MASK: u32 = 7 << CODE_SHIFT;
+/// Size of a non-inline value's payload slot.
+const SLOT: usize = 8;
 
 /// Header: `meta` and `key_len`, both u32.
 const HDR: usize = 8;
@@ -49,8 +56,6 @@ const HDR: usize = 8;
 const ADDR_BITS: u32 = 48;
 const ADDR_MASK: usize = (1 << ADDR_BITS) - 1;
 
-// The header keeps the stored `Value` 8-aligned, and the layout math assumes its size.
-const _: () = assert!(mem::align_of::<Value>() <= 8 && size_of::<Value>() == 16);
 const _: () = assert!(size_of::<usize>() == 8);
 
 /// Strings up to this length report `embstr` in OBJECT ENCODING, as in Redis.
@@ -69,7 +74,7 @@ pub struct Entry {
 }
 
 // SAFETY: an `Entry` owns its allocation exclusively, like a `Box` of its contents, and the
-// only non-byte content is a `Value`, which is Send and Sync (checked below). `&Entry` gives
+// only non-byte content is a `Value`'s payload, and `Value` is Send and Sync (checked below). `&Entry` gives
 // out only shared references into the allocation, `&mut Entry` only unique ones.
 unsafe impl Send for Entry {}
 // SAFETY: see `Send`; there is no interior mutability.
@@ -78,9 +83,6 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Value>();
 };
-
-/// The placeholder [`Entry::value`] returns for inline strings.
-static INLINE_STR: Value = Value::InlineStr;
 
 fn u32_len(n: usize, what: &str) -> u32 {
     u32::try_from(n).unwrap_or_else(|_| panic!("{what} longer than 4 GiB"))
@@ -138,9 +140,10 @@ impl Entry {
     /// flags are derived from the arguments.
     fn alloc(meta: u32, expire_at: Option<u64>, key: &[u8], payload: Payload<'_>) -> Entry {
         let key_len = u32_len(key.len(), "key");
-        let (body, tail, val_len) = match &payload {
-            Payload::Inline(v) => (4, v.len(), u32_len(v.len(), "inline string")),
-            Payload::Value(_) => (size_of::<Value>(), 0, 0),
+        // Before allocating: `code` panics for a `Value::InlineStr` (a caller's bug).
+        let (body, tail, val_len, code) = match &payload {
+            Payload::Inline(v) => (4, v.len(), u32_len(v.len(), "inline string"), 0),
+            Payload::Value(v) => (SLOT, 0, 0, v.code() << CODE_SHIFT),
         };
         let exp = if expire_at.is_some() { 8 } else { 0 };
         let size = HDR + body + exp + key.len() + tail;
@@ -149,8 +152,9 @@ impl Entry {
         if expire_at.is_some() {
             flags |= HAS_EXPIRE;
         }
-        if matches!(payload, Payload::Inline(_)) {
-            flags |= INLINE;
+        match payload {
+            Payload::Inline(_) => flags |= INLINE,
+            Payload::Value(_) => flags |= code,
         }
         // SAFETY: `layout` has a non-zero size (at least HDR + 4 bytes).
         let raw = unsafe { alloc::alloc(layout) };
@@ -166,8 +170,9 @@ impl Entry {
         let p = p.as_ptr();
         // SAFETY: `p` is valid for writes of `size` bytes and 8-aligned. The writes cover
         // disjoint ranges that add up to `size`: header 0..8 (two aligned u32), body
-        // 8..8+body (an aligned u32 or an aligned 16-byte `Value`), then `exp`, the key and
-        // `tail` bytes, each copied from a live slice that cannot overlap a fresh allocation.
+        // 8..8+body (an aligned u32, or the value's aligned 8-byte payload slot, whose code
+        // `flags` already holds), then `exp`, the key and `tail` bytes, each copied from a
+        // live slice that cannot overlap a fresh allocation.
         unsafe {
             p.cast::<u32>().write(flags);
             p.add(4).cast::<u32>().write(key_len);
@@ -183,7 +188,9 @@ impl Entry {
                     p.add(HDR).cast::<u32>().write(val_len);
                     ptr::copy_nonoverlapping(v.as_ptr(), p.add(off), v.len());
                 }
-                Payload::Value(v) => p.add(HDR).cast::<Value>().write(v),
+                Payload::Value(v) => {
+                    v.write_to(p.add(HDR));
+                }
             }
         }
         Entry {
@@ -239,11 +246,7 @@ impl Entry {
     /// Offset of the expiry (or, without a TTL, of the key).
     #[inline]
     fn body_end(&self) -> usize {
-        HDR + if self.is_inline() {
-            4
-        } else {
-            size_of::<Value>()
-        }
+        HDR + if self.is_inline() { 4 } else { SLOT }
     }
 
     #[inline]
@@ -268,11 +271,17 @@ impl Entry {
         self.key_off() + self.key_len() + self.val_len()
     }
 
-    /// The stored value; `None` for inline strings.
+    /// The stored value's payload slot and code; `None` for inline strings.
     #[inline]
-    fn value_ptr(&self) -> Option<*mut Value> {
+    fn slot(&self) -> Option<(*mut u8, u32)> {
+        let meta = self.meta();
         // SAFETY (of the `add`): HDR is within the allocation.
-        (!self.is_inline()).then(|| unsafe { self.base().add(HDR).cast::<Value>() })
+        (meta & INLINE == 0).then(|| {
+            (
+                unsafe { self.base().add(HDR) },
+                (meta & CODE_MASK) >> CODE_SHIFT,
+            )
+        })
     }
 
     #[inline]
@@ -309,14 +318,15 @@ impl Entry {
     fn free_moved(self) {
         let me = mem::ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; the layout is the one `alloc` used.
+        // A payload left in the slot has been moved out by the caller (not dropped here).
         unsafe { alloc::dealloc(me.base(), Layout::from_size_align_unchecked(me.size(), 8)) }
     }
 
     /// Frees the allocation and returns the stored value (`None` for inline strings).
     fn into_value(self) -> Option<Value> {
-        // SAFETY: the value is read exactly once and the allocation is then freed without
-        // dropping it, so the value is moved, not duplicated.
-        let v = self.value_ptr().map(|p| unsafe { p.read() });
+        // SAFETY: the slot holds the live payload of code `c`; it is read exactly once and
+        // the allocation is then freed without dropping it, so the value is moved.
+        let v = self.slot().map(|(p, c)| unsafe { Value::read_from(p, c) });
         self.free_moved();
         v
     }
@@ -340,7 +350,7 @@ impl Entry {
 
     /// Rebuilds the allocation with another TTL, moving the value.
     fn rebuild_with_expire(&mut self, at: Option<u64>) {
-        let Some(p) = self.value_ptr() else {
+        let Some((p, c)) = self.slot() else {
             let new = Entry::alloc(
                 self.meta(),
                 at,
@@ -353,7 +363,7 @@ impl Entry {
         // then freed without dropping it (`free_moved`), so it is dropped exactly once.
         // Nothing in between can unwind: the key length was valid when the entry was built,
         // and `alloc` aborts rather than panics on allocation failure or a too-high address.
-        let v = unsafe { p.read() };
+        let v = unsafe { Value::read_from(p, c) };
         let mut new = Entry::alloc(self.meta(), at, self.key(), Payload::Value(v));
         new.set_tag(self.tag());
         mem::replace(self, new).free_moved();
@@ -412,30 +422,34 @@ impl Entry {
         self.set_meta(m);
     }
 
-    /// The type of the value.
+    /// The type of the value (from the header alone).
     #[inline]
     pub fn kind(&self) -> Kind {
-        self.value().kind()
+        match self.slot() {
+            Some((_, c)) => value::kind_of_code(c),
+            None => Kind::String,
+        }
     }
 
     /// The value (for collections; strings are read with [`Entry::string`]). An inline
-    /// string reads as [`Value::InlineStr`].
+    /// string reads as [`ValueRef::InlineStr`].
     #[inline]
-    pub fn value(&self) -> &Value {
-        match self.value_ptr() {
-            // SAFETY: a non-inline entry holds an initialized, aligned `Value` at HDR,
+    pub fn value(&self) -> ValueRef<'_> {
+        match self.slot() {
+            // SAFETY: a non-inline entry holds the live payload of code `c` in its slot,
             // borrowed here for as long as `self`.
-            Some(p) => unsafe { &*p },
-            None => &INLINE_STR,
+            Some((p, c)) => unsafe { Value::ref_at(p, c) },
+            None => ValueRef::InlineStr,
         }
     }
 
     /// Mutable access to a stored value; `None` for a string stored inline (the value
     /// commands edit in place are collections, or strings via [`Entry::string_mut`]).
     #[inline]
-    pub fn value_mut(&mut self) -> Option<&mut Value> {
-        // SAFETY: as in `value`, uniquely borrowed through `&mut self`.
-        self.value_ptr().map(|p| unsafe { &mut *p })
+    pub fn value_mut(&mut self) -> Option<ValueMut<'_>> {
+        // SAFETY: as in `value`, uniquely borrowed through `&mut self`. The borrow can
+        // change the payload's contents but not its variant, so the code stays right.
+        self.slot().map(|(p, c)| unsafe { Value::mut_at(p, c) })
     }
 
     /// The inline string's bytes (empty for other values).
@@ -448,8 +462,8 @@ impl Entry {
     #[inline]
     pub fn string(&self) -> Option<&[u8]> {
         match self.value() {
-            Value::InlineStr => Some(self.string_bytes()),
-            Value::RawStr(v) => Some(v),
+            ValueRef::InlineStr => Some(self.string_bytes()),
+            ValueRef::RawStr(v) => Some(v),
             _ => None,
         }
     }
@@ -472,9 +486,20 @@ impl Entry {
 
     /// Replaces the value with a non-inline one. The TTL and LRU bits are kept.
     pub fn set_value(&mut self, value: Value) {
-        debug_assert!(!matches!(value, Value::InlineStr));
-        match self.value_mut() {
-            Some(v) => *v = value,
+        match self.slot() {
+            Some((p, c)) => {
+                // `code` panics for `Value::InlineStr` before anything moves.
+                let code = value.code() << CODE_SHIFT;
+                // SAFETY: the slot holds the live payload of code `c`: it is moved out once,
+                // the new payload written in its place and the code updated before anything
+                // can observe the entry; `&mut self` means no borrow of the slot is live.
+                // Dropping the old value last keeps the entry consistent even if it panics.
+                let old = unsafe { Value::read_from(p, c) };
+                // SAFETY: the slot is aligned, writable and now holds no live payload.
+                unsafe { value.write_to(p) };
+                self.set_meta((self.meta() & !CODE_MASK) | code);
+                drop(old);
+            }
             None => {
                 let new = Entry::alloc(
                     self.meta(),
@@ -496,7 +521,7 @@ impl Entry {
             self.set_value(Value::RawStr(Box::new(raw)));
         }
         match self.value_mut() {
-            Some(Value::RawStr(v)) => Some(v),
+            Some(ValueMut::RawStr(v)) => Some(v),
             _ => None,
         }
     }
@@ -504,7 +529,7 @@ impl Entry {
     /// Redis's OBJECT ENCODING name for this value.
     pub fn encoding(&self) -> &'static str {
         match self.value() {
-            Value::InlineStr => {
+            ValueRef::InlineStr => {
                 let s = self.string_bytes();
                 if s.len() <= 20 && crate::num::parse_i64(s).is_some() {
                     "int"
@@ -514,14 +539,14 @@ impl Entry {
                     "raw"
                 }
             }
-            Value::RawStr(_) => "raw",
-            Value::Hash(h) => h.encoding(),
-            Value::List(l) => l.encoding(),
-            Value::Set(s) => s.encoding(),
-            Value::ZSet(z) => z.encoding(),
-            Value::Stream(_) => "stream",
+            ValueRef::RawStr(_) => "raw",
+            ValueRef::Hash(h) => h.encoding(),
+            ValueRef::List(l) => l.encoding(),
+            ValueRef::Set(s) => s.encoding(),
+            ValueRef::ZSet(z) => z.encoding(),
+            ValueRef::Stream(_) => "stream",
             // Module values report `raw`, as in Redis.
-            Value::Bloom(_) | Value::Cache(_) => "raw",
+            ValueRef::Bloom(_) | ValueRef::Cache(_) => "raw",
         }
     }
 
@@ -530,12 +555,14 @@ impl Entry {
     /// freed on the lazy-free thread when freeing lazily.
     pub fn free_effort(&self) -> usize {
         match self.value() {
-            Value::Hash(h) => h.len(),
-            Value::List(l) => l.len(),
-            Value::Set(s) => s.len(),
-            Value::ZSet(z) => z.len(),
-            Value::Stream(s) => usize::try_from(s.len()).unwrap_or(usize::MAX),
-            Value::InlineStr | Value::RawStr(_) | Value::Bloom(_) | Value::Cache(_) => 1,
+            ValueRef::Hash(h) => h.len(),
+            ValueRef::List(l) => l.len(),
+            ValueRef::Set(s) => s.len(),
+            ValueRef::ZSet(z) => z.len(),
+            ValueRef::Stream(s) => usize::try_from(s.len()).unwrap_or(usize::MAX),
+            ValueRef::InlineStr | ValueRef::RawStr(_) | ValueRef::Bloom(_) | ValueRef::Cache(_) => {
+                1
+            }
         }
     }
 
@@ -558,10 +585,9 @@ impl Entry {
 
     /// A copy of this entry under another key (COPY keeps the value and TTL).
     pub fn clone_as(&self, key: &[u8]) -> Entry {
-        let payload = if self.is_inline() {
-            Payload::Inline(self.string_bytes())
-        } else {
-            Payload::Value(self.value().clone())
+        let payload = match self.value().to_value() {
+            Some(v) => Payload::Value(v),
+            None => Payload::Inline(self.string_bytes()),
         };
         Entry::alloc(self.meta(), self.expire_at(), key, payload)
     }
@@ -570,12 +596,12 @@ impl Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         let size = self.size();
-        // SAFETY: the stored value (if any) is initialized and dropped exactly once, here;
-        // then the allocation is freed with the layout `alloc` used (same size formula,
-        // align 8). Nothing can use the entry afterwards.
+        // SAFETY: the stored payload (if any) is live and moved out exactly once, here, to
+        // be dropped; then the allocation is freed with the layout `alloc` used (same size
+        // formula, align 8). Nothing can use the entry afterwards.
         unsafe {
-            if let Some(v) = self.value_ptr() {
-                ptr::drop_in_place(v);
+            if let Some((p, c)) = self.slot() {
+                drop(Value::read_from(p, c));
             }
             alloc::dealloc(self.base(), Layout::from_size_align_unchecked(size, 8));
         }
@@ -655,6 +681,45 @@ mod tests {
         assert_eq!(e.encoding(), "int");
         let e = Entry::new_string(b"k", b"0123", None, 0);
         assert_eq!(e.encoding(), "embstr");
+    }
+
+    #[test]
+    fn collections_take_one_word_in_the_entry() {
+        use crate::hash_value::{HashLimits, HashValue};
+        let limits = HashLimits {
+            max_entries: 128,
+            max_value: 64,
+        };
+        let mut h = HashValue::default();
+        h.set(b"field0", b"value", limits);
+        // A 14-byte key: header 8 + payload 8 + key 14 = 30 bytes, the 32-byte class.
+        let mut e = Entry::new_value(b"hash:000000001", Value::Hash(h), None, 9);
+        assert_eq!(e.size(), 30);
+        assert_eq!(
+            (e.kind(), e.encoding(), e.lru()),
+            (Kind::Hash, "listpack", 9)
+        );
+        match e.value_mut() {
+            Some(ValueMut::Hash(h)) => h.convert(),
+            other => panic!("not a hash: {other:?}"),
+        }
+        assert_eq!(e.encoding(), "hashtable");
+        assert!(matches!(e.value(), ValueRef::Hash(h) if h.get(b"field0") == Some(b"value")));
+        e.set_snap_mark(true);
+        e.set_value(Value::Set(Box::default()));
+        assert_eq!((e.kind(), e.lru(), e.snap_mark()), (Kind::Set, 9, true));
+        assert!(e.set_expire_at(Some(5)));
+        assert_eq!(
+            (e.kind(), e.expire_at(), e.size()),
+            (Kind::Set, Some(5), 38)
+        );
+        let c = e.clone_as(b"copy");
+        assert!(matches!(c.value(), ValueRef::Set(s) if s.is_empty()));
+        let r = c.renamed(b"moved");
+        assert_eq!(
+            (r.key(), r.kind(), r.expire_at()),
+            (&b"moved"[..], Kind::Set, Some(5))
+        );
     }
 
     #[test]

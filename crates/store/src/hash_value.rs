@@ -9,6 +9,7 @@
 use crate::dict::{Dict, DictItem};
 use crate::hash::hash_bytes;
 use crate::listpack::{self, Listpack};
+use std::mem::ManuallyDrop;
 
 /// One field of a hash in the dict encoding.
 #[derive(Clone, Debug)]
@@ -23,15 +24,47 @@ impl DictItem for HashField {
     }
 }
 
-/// A hash, in one of Redis's two encodings.
-#[derive(Clone, Debug)]
-pub enum HashValue {
-    /// field1, value1, field2, value2… (OBJECT ENCODING `listpack`).
-    Listpack(Listpack),
-    /// OBJECT ENCODING `hashtable`. Boxed so that the enum is only as big as the listpack
-    /// variant: every small hash pays for the size of `HashValue`, a big one can afford
-    /// one more pointer.
-    Table(Box<Dict<HashField>>),
+/// A hash, in one of Redis's two encodings, in one word (8 bytes).
+///
+/// The word is either a [`Listpack`] (field1, value1, field2, value2…; OBJECT ENCODING
+/// `listpack`) or a `Box<Dict<HashField>>` with its low bit set (`hashtable`). A key's
+/// entry stores this word directly, so a small hash costs its entry and one listpack
+/// allocation, nothing else. [`HashValue::enc`] and [`HashValue::enc_mut`] give the encoding
+/// as a safe enum.
+///
+/// Why `unsafe`: an enum of the two would be 16 bytes (Rust cannot fold two pointer variants
+/// into one word), which puts every small hash's entry in the next jemalloc size class.
+pub struct HashValue(Repr);
+
+/// The word: which field is live is told by the low bit (set: `table`).
+union Repr {
+    lp: ManuallyDrop<Listpack>,
+    /// The table's `Box` pointer with [`TABLE_TAG`] set.
+    table: *mut Dict<HashField>,
+}
+
+/// Low bit of the word marking the hashtable encoding: a listpack's pointer is null or
+/// 8-aligned (its allocation's alignment), a `Box<Dict>` 8-aligned, so the bit is free.
+const TABLE_TAG: usize = 1;
+const _: () = assert!(std::mem::align_of::<Dict<HashField>>() > TABLE_TAG);
+const _: () = assert!(std::mem::size_of::<HashValue>() == 8);
+
+// SAFETY: a `HashValue` owns its listpack or its dict exclusively (as a `Listpack` or a
+// `Box` would), both of which are Send and Sync; the raw pointer is only that `Box`.
+unsafe impl Send for HashValue {}
+// SAFETY: see `Send`; there is no interior mutability.
+unsafe impl Sync for HashValue {}
+
+/// A hash's encoding, borrowed.
+pub enum Enc<'a> {
+    Listpack(&'a Listpack),
+    Table(&'a Dict<HashField>),
+}
+
+/// A hash's encoding, mutably borrowed.
+enum EncMut<'a> {
+    Listpack(&'a mut Listpack),
+    Table(&'a mut Dict<HashField>),
 }
 
 /// The conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`).
@@ -61,16 +94,101 @@ impl<'a> Iterator for Iter<'a> {
 impl Default for HashValue {
     /// An empty hash in the compact encoding (allocates nothing).
     fn default() -> Self {
-        HashValue::Listpack(Listpack::new())
+        HashValue::from_listpack(Listpack::new())
+    }
+}
+
+impl Drop for HashValue {
+    fn drop(&mut self) {
+        match self.table_ptr() {
+            // SAFETY: the tagged word owns a `Box` made by `from_table`; it is rebuilt and
+            // dropped exactly once, here.
+            Some(d) => drop(unsafe { Box::from_raw(d) }),
+            // SAFETY: the untagged word is the live `lp` field, dropped exactly once, here.
+            None => unsafe { ManuallyDrop::drop(&mut self.0.lp) },
+        }
+    }
+}
+
+impl Clone for HashValue {
+    fn clone(&self) -> Self {
+        match self.enc() {
+            Enc::Listpack(lp) => HashValue::from_listpack(lp.clone()),
+            Enc::Table(d) => HashValue::from_table(Box::new(d.clone())),
+        }
+    }
+}
+
+impl std::fmt::Debug for HashValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.enc() {
+            Enc::Listpack(lp) => f.debug_tuple("Listpack").field(lp).finish(),
+            Enc::Table(d) => f.debug_tuple("Table").field(&d.len()).finish(),
+        }
     }
 }
 
 impl HashValue {
+    fn from_listpack(lp: Listpack) -> HashValue {
+        HashValue(Repr {
+            lp: ManuallyDrop::new(lp),
+        })
+    }
+
+    fn from_table(d: Box<Dict<HashField>>) -> HashValue {
+        let p = Box::into_raw(d).map_addr(|a| a | TABLE_TAG);
+        HashValue(Repr { table: p })
+    }
+
+    /// An empty hash in the hashtable encoding (RDB loading of a `hash` record).
+    pub fn new_table() -> HashValue {
+        HashValue::from_table(Box::default())
+    }
+
+    /// The dict's pointer (untagged) if the hash is a hashtable.
+    #[inline]
+    fn table_ptr(&self) -> Option<*mut Dict<HashField>> {
+        // SAFETY: both fields are one pointer-sized word and any bits are a valid raw
+        // pointer, so reading `table` is sound whichever field is live; only its tag says
+        // whether it may be dereferenced.
+        let p = unsafe { self.0.table };
+        (p.addr() & TABLE_TAG != 0).then(|| p.map_addr(|a| a & !TABLE_TAG))
+    }
+
+    /// The encoding, borrowed.
+    #[inline]
+    pub fn enc(&self) -> Enc<'_> {
+        match self.table_ptr() {
+            // SAFETY: a tagged word is a live `Box<Dict>` owned by `self`; the reference
+            // borrows `self`.
+            Some(d) => Enc::Table(unsafe { &*d }),
+            // SAFETY: an untagged word is the live `lp` field.
+            None => Enc::Listpack(unsafe { &self.0.lp }),
+        }
+    }
+
+    #[inline]
+    fn enc_mut(&mut self) -> EncMut<'_> {
+        match self.table_ptr() {
+            // SAFETY: as in `enc`, uniquely borrowed through `&mut self`.
+            Some(d) => EncMut::Table(unsafe { &mut *d }),
+            // SAFETY: as in `enc`. A `&mut Listpack` cannot set the tag: whatever the
+            // caller does, the listpack's pointer stays null or 8-aligned.
+            None => EncMut::Listpack(unsafe { &mut self.0.lp }),
+        }
+    }
+
+    /// True in the listpack encoding.
+    #[inline]
+    pub fn is_listpack(&self) -> bool {
+        self.table_ptr().is_none()
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
-        match self {
-            HashValue::Listpack(lp) => lp.len() / 2,
-            HashValue::Table(d) => d.len(),
+        match self.enc() {
+            Enc::Listpack(lp) => lp.len() / 2,
+            Enc::Table(d) => d.len(),
         }
     }
 
@@ -80,17 +198,17 @@ impl HashValue {
 
     /// Redis's OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            HashValue::Listpack(_) => "listpack",
-            HashValue::Table(_) => "hashtable",
+        match self.enc() {
+            Enc::Listpack(_) => "listpack",
+            Enc::Table(_) => "hashtable",
         }
     }
 
     /// Heap bytes owned (MEMORY USAGE, eviction).
     pub fn heap_bytes(&self) -> usize {
-        match self {
-            HashValue::Listpack(lp) => lp.bytes(),
-            HashValue::Table(d) => {
+        match self.enc() {
+            Enc::Listpack(lp) => lp.heap_bytes(),
+            Enc::Table(d) => {
                 std::mem::size_of::<Dict<HashField>>()
                     + d.mem_bytes()
                     + d.iter()
@@ -102,9 +220,9 @@ impl HashValue {
 
     /// The (field, value) pairs in storage order.
     pub fn iter(&self) -> Iter<'_> {
-        match self {
-            HashValue::Listpack(lp) => Iter::Listpack(lp.iter()),
-            HashValue::Table(d) => Iter::Table(d.iter()),
+        match self.enc() {
+            Enc::Listpack(lp) => Iter::Listpack(lp.iter()),
+            Enc::Table(d) => Iter::Table(d.iter()),
         }
     }
 
@@ -115,8 +233,8 @@ impl HashValue {
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match self {
-            HashValue::Listpack(lp) => {
+        match self.enc() {
+            Enc::Listpack(lp) => {
                 let mut it = lp.iter();
                 while let Some(f) = it.next() {
                     let v = it.next()?;
@@ -126,7 +244,7 @@ impl HashValue {
                 }
                 None
             }
-            HashValue::Table(d) => d.get(hash_bytes(field), field).map(|f| &*f.value),
+            Enc::Table(d) => d.get(hash_bytes(field), field).map(|f| &*f.value),
         }
     }
 
@@ -139,24 +257,22 @@ impl HashValue {
     /// hashtable first if either string is longer than `limits.max_value`, and after the
     /// insert if it holds more than `limits.max_entries` fields (never back).
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
-        if matches!(self, HashValue::Listpack(_))
-            && (field.len() > limits.max_value || value.len() > limits.max_value)
+        if self.is_listpack() && (field.len() > limits.max_value || value.len() > limits.max_value)
         {
             self.convert();
         }
-        let new = match self {
-            HashValue::Listpack(lp) => match Self::lp_index(lp, field) {
+        let new = match self.enc_mut() {
+            EncMut::Listpack(lp) => match Self::lp_index(lp, field) {
                 Some(i) => {
                     lp.set(i + 1, value);
                     false
                 }
                 None => {
-                    lp.push_back(field);
-                    lp.push_back(value);
+                    lp.extend_back(&[field, value]);
                     true
                 }
             },
-            HashValue::Table(d) => {
+            EncMut::Table(d) => {
                 let h = hash_bytes(field);
                 match d.get_mut(h, field) {
                     Some(f) => {
@@ -176,7 +292,7 @@ impl HashValue {
                 }
             }
         };
-        if matches!(self, HashValue::Listpack(_)) && self.len() > limits.max_entries {
+        if self.is_listpack() && self.len() > limits.max_entries {
             self.convert();
         }
         new
@@ -184,21 +300,21 @@ impl HashValue {
 
     /// Removes `field`; returns true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self {
-            HashValue::Listpack(lp) => match Self::lp_index(lp, field) {
+        match self.enc_mut() {
+            EncMut::Listpack(lp) => match Self::lp_index(lp, field) {
                 Some(i) => {
                     lp.remove_range(i, 2);
                     true
                 }
                 None => false,
             },
-            HashValue::Table(d) => d.remove(hash_bytes(field), field).is_some(),
+            EncMut::Table(d) => d.remove(hash_bytes(field), field).is_some(),
         }
     }
 
     /// Converts a listpack to the hashtable encoding (no-op for a hashtable).
     pub fn convert(&mut self) {
-        if let HashValue::Listpack(lp) = self {
+        if let Enc::Listpack(lp) = self.enc() {
             let mut d = Dict::new();
             let mut it = lp.iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
@@ -210,14 +326,14 @@ impl HashValue {
                     },
                 );
             }
-            *self = HashValue::Table(Box::new(d));
+            *self = HashValue::from_table(Box::new(d));
         }
     }
 
     /// A random (field, value) pair, `None` if empty.
     pub fn random(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], &[u8])> {
-        match self {
-            HashValue::Listpack(lp) => {
+        match self.enc() {
+            Enc::Listpack(lp) => {
                 if lp.is_empty() {
                     return None;
                 }
@@ -225,7 +341,7 @@ impl HashValue {
                 let mut it = lp.iter().skip(2 * i);
                 Some((it.next()?, it.next()?))
             }
-            HashValue::Table(d) => {
+            Enc::Table(d) => {
                 let f = d.fair_random(rng)?;
                 Some((&*f.field, &*f.value))
             }
@@ -237,12 +353,12 @@ impl HashValue {
     /// hashtable visits buckets until `count` pairs were seen or `10 * count` buckets were
     /// walked.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
-        match self {
-            HashValue::Listpack(_) => {
+        match self.enc() {
+            Enc::Listpack(_) => {
                 self.iter().for_each(|(k, v)| f(k, v));
                 0
             }
-            HashValue::Table(d) => {
+            Enc::Table(d) => {
                 let mut cursor = cursor;
                 let mut seen = 0usize;
                 let max_buckets = count.saturating_mul(10);
@@ -302,7 +418,17 @@ mod tests {
 
     #[test]
     fn small_hashes_pay_for_a_listpack_only() {
-        assert!(std::mem::size_of::<HashValue>() <= 24);
+        assert_eq!(std::mem::size_of::<HashValue>(), 8);
+        let mut h = HashValue::default();
+        assert!(h.is_listpack() && h.is_empty());
+        h.set(b"f", b"v", BIG);
+        let c = h.clone();
+        h.convert();
+        assert!(!h.is_listpack() && c.is_listpack());
+        assert_eq!(
+            (h.get(b"f"), c.get(b"f")),
+            (Some(&b"v"[..]), Some(&b"v"[..]))
+        );
     }
 
     #[test]
@@ -339,7 +465,7 @@ mod tests {
         fn encodings_agree(ops in prop::collection::vec(op(), 0..120)) {
             let small = HashLimits { max_entries: 8, max_value: 6 };
             let mut lp = HashValue::default();
-            let mut table = HashValue::Table(Box::default());
+            let mut table = HashValue::new_table();
             let mut mixed = HashValue::default();
             for op in &ops {
                 match op {

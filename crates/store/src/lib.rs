@@ -23,4 +23,4 @@ pub mod zset_value;
 
 pub use entry::{Entry, Kind};
 pub use keyspace::{Expire, KeyStats, Keys, Keyspace, Locked, ShardSet};
-pub use value::Value;
+pub use value::{Value, ValueMut, ValueRef};

@@ -114,10 +114,10 @@ impl ListValue {
     /// Heap bytes owned (MEMORY USAGE, eviction).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ListValue::Listpack(lp) => lp.bytes(),
+            ListValue::Listpack(lp) => lp.heap_bytes(),
             ListValue::Quicklist(q) => {
                 q.nodes.capacity() * std::mem::size_of::<Listpack>()
-                    + q.nodes.iter().map(Listpack::bytes).sum::<usize>()
+                    + q.nodes.iter().map(Listpack::heap_bytes).sum::<usize>()
             }
         }
     }

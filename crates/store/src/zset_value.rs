@@ -978,7 +978,7 @@ impl ZSetValue {
     /// Heap bytes owned (MEMORY USAGE, eviction).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ZSetValue::Listpack(lp) => lp.bytes(),
+            ZSetValue::Listpack(lp) => lp.heap_bytes(),
             ZSetValue::Skiplist(sl) => sl.heap_bytes(),
         }
     }

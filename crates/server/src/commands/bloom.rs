@@ -10,7 +10,7 @@
 use flowkv_protocol::Args;
 use flowkv_store::bloom::{BloomError, BloomValue};
 use flowkv_store::num::{parse_f64, parse_i64};
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueMut, ValueRef};
 
 use crate::command::{acl, flags::*, Command, Group};
 use crate::ctx::Ctx;
@@ -127,7 +127,7 @@ fn not_found() -> CmdError {
 fn filter(e: Option<&Entry>) -> Result<Option<&BloomValue>, CmdError> {
     match e.map(Entry::value) {
         None => Ok(None),
-        Some(Value::Bloom(bf)) => Ok(Some(bf)),
+        Some(ValueRef::Bloom(bf)) => Ok(Some(bf)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -263,14 +263,14 @@ fn add_items(
 ) -> Result<Vec<Result<bool, &'static str>>, CmdError> {
     let bf = match keys.write(key) {
         Some(e) => match e.value_mut() {
-            Some(Value::Bloom(bf)) => bf,
+            Some(ValueMut::Bloom(bf)) => bf,
             _ => return Err(CmdError::WrongType),
         },
         None => {
             let bf = p.ok_or_else(not_found)?.create()?;
             keys.insert(Entry::new_value(key, Value::Bloom(Box::new(bf)), None, 0));
             match keys.write(key).and_then(Entry::value_mut) {
-                Some(Value::Bloom(bf)) => bf,
+                Some(ValueMut::Bloom(bf)) => bf,
                 _ => unreachable!("inserted above"),
             }
         }
@@ -402,7 +402,7 @@ fn insert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn check(ctx: &mut Ctx<'_>, args: Args<'_>, multi: bool) -> CmdResult {
     let (mut keys, out) = ctx.keys_out();
     let bf = match keys.read(args.get(1)).map(Entry::value) {
-        Some(Value::Bloom(bf)) => Some(bf),
+        Some(ValueRef::Bloom(bf)) => Some(bf),
         _ => None,
     };
     if multi {
@@ -517,7 +517,7 @@ fn loadchunk(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         None => return Err(not_found()),
         Some(e) => {
-            let Some(Value::Bloom(bf)) = e.value_mut() else {
+            let Some(ValueMut::Bloom(bf)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let iter = u64::try_from(iter).unwrap_or(0);

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::cache_value::{CacheRead, CacheValue};
 use flowkv_store::num::parse_i64;
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueMut, ValueRef};
 use rand::Rng;
 
 use crate::blocking::{self, FamilyWait, Served, WaitOp};
@@ -108,7 +108,7 @@ fn token_arg(arg: &[u8]) -> Result<u64, CmdError> {
 /// The cache entry at `key`, WRONGTYPE for another type.
 fn cache_of(e: &Entry) -> Result<&CacheValue, CmdError> {
     match e.value() {
-        Value::Cache(c) => Ok(c),
+        ValueRef::Cache(c) => Ok(c),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -148,7 +148,7 @@ fn read(
             let until = now.saturating_add(lease_ms);
             match keys.write(key) {
                 Some(e) => {
-                    if let Some(Value::Cache(c)) = e.value_mut() {
+                    if let Some(ValueMut::Cache(c)) = e.value_mut() {
                         c.grant(token, until);
                     }
                     // The lease must outlive the entry's hard expiry.
@@ -262,7 +262,7 @@ fn fill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let stored = match keys.write(key) {
         None => false,
         Some(e) => match e.value_mut() {
-            Some(Value::Cache(c)) => c.fill(token, value, fresh_until, early),
+            Some(ValueMut::Cache(c)) => c.fill(token, value, fresh_until, early),
             _ => return Err(CmdError::WrongType),
         },
     };
@@ -291,7 +291,7 @@ fn invalidate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut n = 0;
     for key in args.iter().skip(1) {
         let keep = match keys.write(key).and_then(Entry::value_mut) {
-            Some(Value::Cache(c)) => c.invalidate(),
+            Some(ValueMut::Cache(c)) => c.invalidate(),
             _ => continue,
         };
         if !keep {
@@ -317,7 +317,7 @@ fn release(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut keys = ctx.keys();
     let released = match keys.write(key).and_then(Entry::value_mut) {
         None => false,
-        Some(Value::Cache(c)) => c.release(token),
+        Some(ValueMut::Cache(c)) => c.release(token),
         Some(_) => return Err(CmdError::WrongType),
     };
     if released {
@@ -340,7 +340,7 @@ impl FamilyWait for CacheWait {
     fn can_serve(&self, keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
         let now = keys.now_ms();
         match keys.peek(key).map(Entry::value) {
-            Some(Value::Cache(c)) => c.classify(now) != Some(CacheRead::Pending),
+            Some(ValueRef::Cache(c)) => c.classify(now) != Some(CacheRead::Pending),
             _ => true,
         }
     }

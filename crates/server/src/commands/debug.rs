@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flowkv_protocol::Args;
 use flowkv_store::keyspace::idle_seconds;
-use flowkv_store::{Entry, Value};
+use flowkv_store::{Entry, ValueRef};
 
 use crate::command::{flags::*, Command, Group, KeyPositions};
 use crate::commands::persist;
@@ -361,18 +361,18 @@ fn value_digest(e: &Entry) -> Option<Digest> {
     let module_fields: Vec<u8>;
     let mut parts: Vec<&[u8]> = vec![e.kind().name().as_bytes()];
     match e.value() {
-        Value::Hash(h) => {
+        ValueRef::Hash(h) => {
             for (field, value) in h.digest_items() {
                 parts.push(field);
                 parts.push(value);
             }
         }
-        Value::List(l) => parts.extend(l.iter()),
-        Value::Set(s) => {
+        ValueRef::List(l) => parts.extend(l.iter()),
+        ValueRef::Set(s) => {
             items = s.digest_items();
             parts.extend(items.iter().map(|m| &**m));
         }
-        Value::ZSet(z) => {
+        ValueRef::ZSet(z) => {
             scores = z
                 .iter()
                 .map(|(_, s)| s.to_bits().to_le_bytes())
@@ -382,7 +382,7 @@ fn value_digest(e: &Entry) -> Option<Digest> {
                 parts.push(score);
             }
         }
-        Value::Stream(st) => {
+        ValueRef::Stream(st) => {
             entries = st.entries();
             ids = entries
                 .iter()
@@ -393,12 +393,12 @@ fn value_digest(e: &Entry) -> Option<Digest> {
                 en.fields().for_each(|(f, v)| parts.extend([f, v]));
             }
         }
-        Value::Bloom(bf) => {
+        ValueRef::Bloom(bf) => {
             module_fields = bf.dump_header();
             parts.push(&module_fields);
             parts.extend(bf.links.iter().map(|l| &l.bytes[..]));
         }
-        Value::Cache(c) => {
+        ValueRef::Cache(c) => {
             module_fields = [c.fresh_until, c.early_ms, u64::from(c.stale)]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())

@@ -10,7 +10,7 @@
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::num::{parse_f64, parse_i64};
 use flowkv_store::zset_value::{ScoreBound, ZSetLimits, ZSetValue};
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueMut};
 
 use super::zset::{as_zset, limits};
 use crate::command::keyspec as ks;
@@ -277,7 +277,7 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut keys = ctx.keys();
     let (added, updated) = match keys.write(key) {
         Some(e) => {
-            let Some(Value::ZSet(z)) = e.value_mut() else {
+            let Some(ValueMut::ZSet(z)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             add_points(z, &points, nx, xx, limits)

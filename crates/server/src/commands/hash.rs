@@ -13,7 +13,7 @@ use flowkv_protocol::Args;
 use flowkv_store::glob::glob_match;
 use flowkv_store::hash_value::{HashLimits, HashValue};
 use flowkv_store::num::{format_incr_float, parse_cursor, parse_f64, parse_i64, ulp};
-use flowkv_store::{Entry, Value};
+use flowkv_store::{Entry, Value, ValueMut, ValueRef};
 use rand::seq::SliceRandom;
 
 use super::collection_args::{random_count, scan_options};
@@ -161,7 +161,7 @@ fn limits(ctx: &Ctx<'_>) -> HashLimits {
 /// The hash held by an entry, or WRONGTYPE.
 fn as_hash(e: &Entry) -> Result<&HashValue, CmdError> {
     match e.value() {
-        Value::Hash(h) => Ok(h),
+        ValueRef::Hash(h) => Ok(h),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -177,7 +177,7 @@ fn update<R>(
     let mut keys = ctx.keys();
     match keys.write(key) {
         Some(e) => {
-            let Some(Value::Hash(h)) = e.value_mut() else {
+            let Some(ValueMut::Hash(h)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let r = f(h)?;
@@ -190,7 +190,7 @@ fn update<R>(
             let mut h = HashValue::default();
             let r = f(&mut h)?;
             if !h.is_empty() {
-                keys.insert(Entry::new_value(key, Value::Hash(Box::new(h)), None, 0));
+                keys.insert(Entry::new_value(key, Value::Hash(h), None, 0));
             }
             Ok(r)
         }
@@ -312,7 +312,7 @@ fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         };
-        let Some(Value::Hash(h)) = e.value_mut() else {
+        let Some(ValueMut::Hash(h)) = e.value_mut() else {
             return Err(CmdError::WrongType);
         };
         let deleted = args.iter().skip(2).filter(|f| h.remove(f)).count();

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::list_value::{ListValue, NodeLimit};
 use flowkv_store::num::parse_i64;
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueMut, ValueRef};
 
 use super::string::int_arg;
 use crate::blocking::{self, Served, WaitOp};
@@ -272,7 +272,7 @@ fn server_node_limit(srv: &Server) -> NodeLimit {
 /// The list a key holds, or WRONGTYPE.
 fn list_of(e: &Entry) -> Result<&ListValue, CmdError> {
     match e.value() {
-        Value::List(l) => Ok(l),
+        ValueRef::List(l) => Ok(l),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -280,7 +280,7 @@ fn list_of(e: &Entry) -> Result<&ListValue, CmdError> {
 /// The list a key holds, for modification, or WRONGTYPE.
 fn list_mut(e: &mut Entry) -> Result<&mut ListValue, CmdError> {
     match e.value_mut() {
-        Some(Value::List(l)) => Ok(l),
+        Some(ValueMut::List(l)) => Ok(l),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -294,7 +294,7 @@ fn insert_list(keys: &mut Keys<'_, '_>, key: &[u8], list: ListValue) {
 fn delete_if_empty(keys: &mut Keys<'_, '_>, key: &[u8]) {
     let empty = keys
         .peek(key)
-        .is_some_and(|e| matches!(e.value(), Value::List(l) if l.is_empty()));
+        .is_some_and(|e| matches!(e.value(), ValueRef::List(l) if l.is_empty()));
     if empty {
         keys.remove(key);
         keys.notify(GENERIC, "del", key);

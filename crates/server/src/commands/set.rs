@@ -15,7 +15,7 @@ use flowkv_protocol::{Args, Reply};
 use flowkv_store::glob::glob_match;
 use flowkv_store::num::{parse_cursor, parse_i64};
 use flowkv_store::set_value::SetValue;
-use flowkv_store::{Entry, Keys, Kind, Value};
+use flowkv_store::{Entry, Keys, Kind, Value, ValueMut, ValueRef};
 use rand::seq::SliceRandom;
 
 use super::collection_args::{random_count, scan_options};
@@ -206,7 +206,7 @@ fn max_intset(ctx: &Ctx<'_>) -> usize {
 /// The set held by an entry, or WRONGTYPE.
 fn as_set(e: &Entry) -> Result<&SetValue, CmdError> {
     match e.value() {
-        Value::Set(s) => Ok(s),
+        ValueRef::Set(s) => Ok(s),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -215,7 +215,7 @@ fn as_set(e: &Entry) -> Result<&SetValue, CmdError> {
 fn s_emptied(keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
     let empty = keys
         .peek(key)
-        .is_some_and(|e| matches!(e.value(), Value::Set(s) if s.is_empty()));
+        .is_some_and(|e| matches!(e.value(), ValueRef::Set(s) if s.is_empty()));
     empty && keys.remove(key).is_some()
 }
 
@@ -237,7 +237,7 @@ fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut keys = ctx.keys();
     let added = match keys.write(key) {
         Some(e) => {
-            let Some(Value::Set(s)) = e.value_mut() else {
+            let Some(ValueMut::Set(s)) = e.value_mut() else {
                 return Err(CmdError::WrongType);
             };
             args.iter().skip(2).filter(|m| s.insert(m, max)).count()
@@ -266,7 +266,7 @@ fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         };
-        let Some(Value::Set(s)) = e.value_mut() else {
+        let Some(ValueMut::Set(s)) = e.value_mut() else {
             return Err(CmdError::WrongType);
         };
         let removed = args.iter().skip(2).filter(|m| s.remove(m)).count();
@@ -340,13 +340,13 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
             return Ok(());
         };
-        let Some(Value::Set(s)) = e.value_mut() else {
+        let Some(ValueMut::Set(s)) = e.value_mut() else {
             return Err(CmdError::WrongType);
         };
         let n = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
         let popped: Vec<Vec<u8>> = if n >= s.len() {
             let all = s.iter().map(Cow::into_owned).collect();
-            **s = SetValue::default();
+            *s = SetValue::default();
             all
         } else if (s.len() - n).saturating_mul(SPOP_MOVE_FACTOR) > n {
             (0..n).filter_map(|_| s.pop_random(&mut rng)).collect()
@@ -360,7 +360,7 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 }
             }
             let popped = s.iter().map(Cow::into_owned).collect();
-            **s = kept;
+            *s = kept;
             popped
         };
         if !popped.is_empty() {
@@ -484,7 +484,7 @@ fn move_member(
         let s = keys.read(src).map(as_set).transpose()?;
         return Ok((i64::from(s.is_some_and(|s| s.contains(member))), 0));
     }
-    let Some(Value::Set(s)) = keys.write(src).and_then(Entry::value_mut) else {
+    let Some(ValueMut::Set(s)) = keys.write(src).and_then(Entry::value_mut) else {
         return Err(CmdError::WrongType);
     };
     if !s.remove(member) {
@@ -498,10 +498,10 @@ fn move_member(
     // event), as in Redis.
     let present = keys
         .peek(dst)
-        .is_some_and(|e| matches!(e.value(), Value::Set(d) if d.contains(member)));
+        .is_some_and(|e| matches!(e.value(), ValueRef::Set(d) if d.contains(member)));
     let added = !present
         && match keys.write(dst).and_then(Entry::value_mut) {
-            Some(Value::Set(d)) => d.insert(member, max),
+            Some(ValueMut::Set(d)) => d.insert(member, max),
             Some(_) => return Err(CmdError::WrongType),
             None => {
                 let mut d = SetValue::default();

@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use flowkv_protocol::Args;
 use flowkv_store::list_value::ListValue;
 use flowkv_store::num::parse_i64;
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueRef};
 
 use crate::command::keyspec as ks;
 use crate::command::{acl, flags::*, Command, Group, KeyPositions};
@@ -230,7 +230,7 @@ impl<'p> Pattern<'p> {
         let key = [prefix, elem, suffix].concat();
         let entry = keys.read(&key)?;
         match (field, entry.value()) {
-            (Some(f), Value::Hash(h)) => h.get(f),
+            (Some(f), ValueRef::Hash(h)) => h.get(f),
             (Some(_), _) => None,
             (None, _) => entry.string(),
         }
@@ -330,7 +330,7 @@ fn load(
         return Ok((Vec::new(), true));
     };
     Ok(match entry.value() {
-        Value::List(l) if o.dont_sort => {
+        ValueRef::List(l) if o.dont_sort => {
             let items = if o.desc {
                 l.iter_rev().skip(start).take(n).map(owned).collect()
             } else {
@@ -338,9 +338,9 @@ fn load(
             };
             (items, true)
         }
-        Value::List(l) => (l.iter().map(owned).collect(), false),
-        Value::Set(s) => (s.iter().map(|e| Item::new(e.into_owned())).collect(), false),
-        Value::ZSet(z) if o.dont_sort => {
+        ValueRef::List(l) => (l.iter().map(owned).collect(), false),
+        ValueRef::Set(s) => (s.iter().map(|e| Item::new(e.into_owned())).collect(), false),
+        ValueRef::ZSet(z) if o.dont_sort => {
             let items = if o.desc {
                 // Ranks start..start+n counted from the highest: ascending positions
                 // len-start-n..len-start, reversed.
@@ -362,7 +362,7 @@ fn load(
             };
             (items, true)
         }
-        Value::ZSet(z) => (z.iter().map(|(m, _)| owned(m)).collect(), false),
+        ValueRef::ZSet(z) => (z.iter().map(|(m, _)| owned(m)).collect(), false),
         _ => return Err(CmdError::WrongType),
     })
 }
@@ -416,9 +416,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult 
     let entry = keys.read(args.get(1));
     let (is_set, len) = match entry.map(Entry::value) {
         None => (false, 0),
-        Some(Value::List(l)) => (false, l.len()),
-        Some(Value::Set(s)) => (true, s.len()),
-        Some(Value::ZSet(z)) => (false, z.len()),
+        Some(ValueRef::List(l)) => (false, l.len()),
+        Some(ValueRef::Set(s)) => (true, s.len()),
+        Some(ValueRef::ZSet(z)) => (false, z.len()),
         Some(_) => return Err(CmdError::WrongType),
     };
     // An unsorted set would be stored in hash order: sort it ALPHA so the stored list is

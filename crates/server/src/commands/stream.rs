@@ -9,7 +9,7 @@
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::num::parse_i64;
 use flowkv_store::stream_value::{EntryRef, NodeLimits, StreamId, StreamValue, Trim};
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueMut, ValueRef};
 
 use std::sync::Arc;
 
@@ -242,14 +242,14 @@ pub(crate) fn wake_waiters(ctx: &mut Ctx<'_>, key: &[u8]) {
 /// The stream a key holds, or WRONGTYPE.
 pub(crate) fn stream_of(e: &Entry) -> Result<&StreamValue, CmdError> {
     match e.value() {
-        Value::Stream(s) => Ok(s),
+        ValueRef::Stream(s) => Ok(s),
         _ => Err(CmdError::WrongType),
     }
 }
 
 pub(crate) fn stream_mut(e: &mut Entry) -> Result<&mut StreamValue, CmdError> {
     match e.value_mut() {
-        Some(Value::Stream(s)) => Ok(s),
+        Some(ValueMut::Stream(s)) => Ok(s),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -925,7 +925,7 @@ impl FamilyWait for XReadWait {
     /// True if the stream at `key` has an ID above the one this reader waits for.
     fn can_serve(&self, keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
         match (keys.peek(key).map(Entry::value), self.waited_id(key)) {
-            (Some(Value::Stream(s)), Some(id)) => s.last_id > id,
+            (Some(ValueRef::Stream(s)), Some(id)) => s.last_id > id,
             _ => false,
         }
     }
@@ -938,7 +938,7 @@ impl FamilyWait for XReadWait {
         key: &[u8],
         out: &mut Reply<'_>,
     ) -> Served {
-        let (Some(Value::Stream(s)), Some(id)) =
+        let (Some(ValueRef::Stream(s)), Some(id)) =
             (keys.peek(key).map(Entry::value), self.waited_id(key))
         else {
             return Served::NotReady;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use flowkv_protocol::{Args, Reply};
 use flowkv_store::num::parse_i64;
 use flowkv_store::stream_value::{ConsumerGroup, StreamId, StreamValue};
-use flowkv_store::{Entry, Keys, Value};
+use flowkv_store::{Entry, Keys, Value, ValueMut, ValueRef};
 
 use crate::blocking::{self, FamilyWait, Served, WaitOp};
 use crate::command::keyspec as ks;
@@ -575,7 +575,7 @@ impl FamilyWait for XReadGroupWait {
     /// True if there is something new for the group, or an error to give.
     fn can_serve(&self, keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
         match keys.peek(key).map(Entry::value) {
-            Some(Value::Stream(s)) => s.group(&self.group).is_none_or(|g| s.last_id > g.last_id),
+            Some(ValueRef::Stream(s)) => s.group(&self.group).is_none_or(|g| s.last_id > g.last_id),
             _ => true,
         }
     }
@@ -588,7 +588,7 @@ impl FamilyWait for XReadGroupWait {
         out: &mut Reply<'_>,
     ) -> Served {
         let now = keys.now_ms();
-        let Some(Value::Stream(s)) = keys.write(key).and_then(Entry::value_mut) else {
+        let Some(ValueMut::Stream(s)) = keys.write(key).and_then(Entry::value_mut) else {
             srv.count_error("UNBLOCKED");
             out.error("UNBLOCKED the stream key no longer exists");
             return Served::Done(0);

@@ -17,7 +17,7 @@ use flowkv_store::glob::glob_match;
 use flowkv_store::num::{parse_cursor, parse_f64, parse_i64};
 use flowkv_store::set_value::SetValue;
 use flowkv_store::zset_value::{LexBound, ScoreBound, ZSetLimits, ZSetValue};
-use flowkv_store::{Entry, Keys, Kind, Value};
+use flowkv_store::{Entry, Keys, Kind, Value, ValueMut, ValueRef};
 use rand::seq::SliceRandom;
 
 use super::collection_args::{random_count, scan_options};
@@ -276,14 +276,14 @@ pub(crate) fn limits(ctx: &Ctx<'_>) -> ZSetLimits {
 /// The sorted set held by an entry, or WRONGTYPE.
 pub(crate) fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
     match e.value() {
-        Value::ZSet(z) => Ok(z),
+        ValueRef::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
     }
 }
 
 fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSetValue, CmdError> {
     match e.value_mut() {
-        Some(Value::ZSet(z)) => Ok(z),
+        Some(ValueMut::ZSet(z)) => Ok(z),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -464,7 +464,7 @@ fn removed_from(keys: &mut Keys<'_, '_>, key: &[u8], event: &'static str) {
     keys.notify(ZSET, event, key);
     let empty = keys
         .peek(key)
-        .is_some_and(|e| matches!(e.value(), Value::ZSet(z) if z.is_empty()));
+        .is_some_and(|e| matches!(e.value(), ValueRef::ZSet(z) if z.is_empty()));
     if empty {
         keys.remove(key);
         keys.notify(GENERIC, "del", key);
@@ -1467,8 +1467,8 @@ fn parse_algebra(
         for k in args.slice_from(at + 1).iter().take(setnum) {
             let src = match keys.read(k).map(Entry::value) {
                 None => Source::Missing,
-                Some(Value::ZSet(z)) => Source::Z((**z).clone()),
-                Some(Value::Set(s)) => Source::S((**s).clone()),
+                Some(ValueRef::ZSet(z)) => Source::Z(z.clone()),
+                Some(ValueRef::Set(s)) => Source::S(s.clone()),
                 Some(_) => return Err(CmdError::WrongType),
             };
             sources.push((src, 1.0));
