@@ -62,6 +62,12 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     // that cannot be loaded stops the server, as in Redis: never serve half a dataset.
     // With `appendonly yes` the AOF is the dataset, as in Redis; the RDB file is not read.
     commands::persist::LOADING.begin();
+    if !srv.config.get_bool("appendonly") {
+        // INFO shows the file's size to the first client already, not once the loader
+        // thread has opened it.
+        let size = std::fs::metadata(commands::persist::rdb_path(&srv)).map_or(0, |m| m.len());
+        commands::persist::LOADING.set_total(size);
+    }
     let workers = (0..threads)
         .map(|i| net::spawn_worker(srv.clone(), i))
         .collect::<std::io::Result<Vec<_>>>()?;
