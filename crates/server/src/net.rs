@@ -523,6 +523,16 @@ impl Worker {
         c.client.shared.set_flag(flag::BLOCKED, false);
         crate::dispatch::timing_unblocked(&srv, &mut c.client);
         c.out.extend_from_slice(reply);
+        self.resume(key);
+    }
+
+    /// Runs the commands a connection held back (behind a blocking command, or by CLIENT
+    /// PAUSE) and then writes, closes or tracks it as it now stands.
+    fn resume(&mut self, key: usize) {
+        let srv = self.srv.clone();
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
         let mut ex = Exec {
             srv: &srv,
             wstats: &srv.workers[self.id],
@@ -551,28 +561,14 @@ impl Worker {
             return;
         }
         self.pause_epoch = epoch;
-        let srv = self.srv.clone();
         for key in std::mem::take(&mut self.postponed) {
             let Some(c) = self.conns.get_mut(key) else {
                 continue;
             };
             c.client.postponed = false;
-            srv.pause.note_postponed(false);
+            self.srv.pause.note_postponed(false);
             c.client.shared.set_flag(flag::BLOCKED, false);
-            let mut ex = Exec {
-                srv: &srv,
-                wstats: &srv.workers[self.id],
-                kstats: &mut self.kstats,
-                last_ms: 0,
-            };
-            let (close, _) = run_commands(&mut ex, c);
-            store_qbuf(c);
-            if close {
-                self.close(key);
-                continue;
-            }
-            self.track_blocked(key);
-            self.flush(key);
+            self.resume(key);
         }
     }
 

@@ -111,14 +111,29 @@ fn usage(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// INFO memory's fields by name (MEMORY STATS and DOCTOR report from the same numbers).
-fn info_memory(ctx: &Ctx<'_>) -> std::collections::HashMap<String, String> {
+fn info_memory(ctx: &Ctx<'_>) -> Figures {
     let sel = crate::info::Selection::parse([&b"memory"[..]].into_iter());
     let held = ctx.locked.as_ref().map(|l| l.db_sizes());
-    crate::info::render(ctx.srv, &sel, held)
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    Figures(
+        crate::info::render(ctx.srv, &sel, held)
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// INFO memory's fields by name, read as numbers (0 when absent).
+struct Figures(std::collections::HashMap<String, String>);
+
+impl Figures {
+    fn num(&self, k: &str) -> i64 {
+        self.0.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    fn ratio(&self, k: &str) -> f64 {
+        self.0.get(k).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    }
 }
 
 /// Keys and keys with a TTL per database (through the locks a script or EXEC holds).
@@ -153,12 +168,7 @@ fn kd(out: &mut flowkv_protocol::Reply<'_>, name: &str, v: f64) {
 /// MEMORY STATS: where the memory goes, as Redis's map of named figures.
 fn stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let info = info_memory(ctx);
-    let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    let ratio = |k: &str| {
-        info.get(k)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let (num, ratio) = (|k: &str| info.num(k), |k: &str| info.ratio(k));
     let dbs: Vec<(usize, (usize, usize))> = db_sizes(ctx)
         .into_iter()
         .enumerate()
@@ -244,12 +254,7 @@ const DOCTOR_MIN_BYTES: i64 = 5 << 20;
 /// MEMORY DOCTOR: a short report of likely memory problems, from the same figures.
 fn doctor(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let info = info_memory(ctx);
-    let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    let ratio = |k: &str| {
-        info.get(k)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let (num, ratio) = (|k: &str| info.num(k), |k: &str| info.ratio(k));
     let used = num("used_memory");
     let mut findings: Vec<String> = Vec::new();
     if used < DOCTOR_MIN_BYTES {
