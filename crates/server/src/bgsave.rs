@@ -52,16 +52,26 @@ struct Job {
     start_ms: u64,
     /// Summed `dirty` counters at the start (for `rdb_changes_since_last_save`).
     dirty: u64,
-    /// An AOF rewrite's new base file (written to this temp path, which [`crate::aof`]
-    /// moves into place), instead of `dir/dbfilename`.
-    aof_base: Option<PathBuf>,
+    target: Target,
+}
+
+/// What a snapshot is written for.
+enum Target {
+    /// `dir/dbfilename` (BGSAVE, the `save` rules).
+    Rdb,
+    /// An AOF rewrite's new base file, written to this temp path, which [`crate::aof`]
+    /// moves into place.
+    AofBase(PathBuf),
+    /// Replicas in full sync: written to this temp path, which
+    /// [`crate::replication::master`] sends them.
+    Replicas(PathBuf),
 }
 
 impl Snapshotter {
     /// Starts a background save as of now. `locked` must hold every shard. Fails if one is
     /// already running.
     pub fn start(&self, srv: &Server, locked: &mut Locked<'_>) -> Result<(), &'static str> {
-        self.start_job(srv, locked, None)
+        self.start_job(srv, locked, Target::Rdb)
     }
 
     /// Starts writing an AOF rewrite's base file (RDB format) to `tmp` as of now; the
@@ -73,14 +83,26 @@ impl Snapshotter {
         locked: &mut Locked<'_>,
         tmp: PathBuf,
     ) -> Result<(), &'static str> {
-        self.start_job(srv, locked, Some(tmp))
+        self.start_job(srv, locked, Target::AofBase(tmp))
+    }
+
+    /// Starts writing a snapshot for replicas to `tmp` as of now; the thread reports the
+    /// outcome to [`crate::replication::master::snapshot_done`]. `locked` must hold every
+    /// shard.
+    pub fn start_for_replicas(
+        &self,
+        srv: &Server,
+        locked: &mut Locked<'_>,
+        tmp: PathBuf,
+    ) -> Result<(), &'static str> {
+        self.start_job(srv, locked, Target::Replicas(tmp))
     }
 
     fn start_job(
         &self,
         srv: &Server,
         locked: &mut Locked<'_>,
-        aof_base: Option<PathBuf>,
+        target: Target,
     ) -> Result<(), &'static str> {
         let jobs = self.jobs.lock();
         let Some(tx) = jobs.as_ref() else {
@@ -93,7 +115,7 @@ impl Snapshotter {
         let start_ms = unix_ms();
         self.started_ms.store(start_ms, Relaxed);
         let job = Job {
-            aof_base,
+            target,
             dirty: srv.sum(|w| w.dirty.get()),
             captures: locked.begin_snapshot(),
             start_ms,
@@ -140,10 +162,18 @@ fn serve(srv: &Server, rx: Receiver<Job>) {
         let started = Instant::now();
         let result = write(srv, &job);
         let snap = &srv.snapshotter;
-        if job.aof_base.is_some() {
-            snap.running.store(false, Relaxed);
-            crate::aof::rewrite_done(srv, result, started.elapsed());
-            continue;
+        match job.target {
+            Target::Rdb => {}
+            Target::AofBase(_) => {
+                snap.running.store(false, Relaxed);
+                crate::aof::rewrite_done(srv, result, started.elapsed());
+                continue;
+            }
+            Target::Replicas(_) => {
+                snap.running.store(false, Relaxed);
+                crate::replication::master::snapshot_done(srv, result);
+                continue;
+            }
         }
         STATS.last_ok.store(result.is_ok(), Relaxed);
         match result {
@@ -165,9 +195,9 @@ fn serve(srv: &Server, rx: Receiver<Job>) {
 /// synchronous save supersedes this one.
 fn write(srv: &Server, job: &Job) -> Result<(), String> {
     let path = rdb_path(srv);
-    let tmp = match &job.aof_base {
-        Some(tmp) => tmp.clone(),
-        None => path.with_file_name(format!("temp-bg-{}.rdb", std::process::id())),
+    let tmp = match &job.target {
+        Target::AofBase(tmp) | Target::Replicas(tmp) => tmp.clone(),
+        Target::Rdb => path.with_file_name(format!("temp-bg-{}.rdb", std::process::id())),
     };
     let mut out = Output::open(srv, &tmp);
     let mut enc = Encoder {
@@ -191,7 +221,7 @@ fn write(srv: &Server, job: &Job) -> Result<(), String> {
     job.captures.drain(|d, e| enc.encode(d, e));
     enc.flush(&mut out);
     out.finish(&tmp)?;
-    if job.aof_base.is_some() {
+    if !matches!(job.target, Target::Rdb) {
         return Ok(());
     }
     let _guard = srv.snapshotter.rename.lock();

@@ -163,6 +163,14 @@ impl Registry {
         (inner.waiters.len(), timed)
     }
 
+    /// A token for a client blocked outside this registry (WAIT), unique among all
+    /// blocking episodes.
+    pub fn new_token(&self) -> u64 {
+        let mut inner = self.inner.lock();
+        inner.next_token += 1;
+        inner.next_token
+    }
+
     /// Removes a waiter because it timed out or disconnected. False if it was already
     /// served (its reply is on the way to its worker).
     pub fn cancel(&self, srv: &Server, token: u64) -> bool {

@@ -185,6 +185,8 @@ pub struct ClientShared {
     pub killed: AtomicBool,
     /// Which worker owns the connection (to wake it after a kill).
     pub worker: usize,
+    /// A replica's REPLCONF listening-port (INFO's slaveN port), 0 if not told.
+    pub repl_port: AtomicU32,
 }
 
 impl ClientShared {
@@ -223,6 +225,7 @@ impl ClientShared {
             user: Mutex::new(None),
             killed: false.into(),
             worker,
+            repl_port: AtomicU32::new(0),
         }
     }
 

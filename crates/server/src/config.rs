@@ -649,6 +649,13 @@ pub struct Hot {
     pub maxmemory_clients: AtomicU64,
     /// `tcp-keepalive` in seconds (0: off).
     pub tcp_keepalive: AtomicU64,
+    /// `min-replicas-to-write` and `min-replicas-max-lag` (writes are refused with
+    /// NOREPLICAS when both are set and too few replicas are in sync).
+    pub min_replicas_to_write: AtomicU64,
+    pub min_replicas_max_lag: AtomicU64,
+    /// `replica-read-only` and `replica-serve-stale-data`, read while a replica.
+    pub replica_read_only: AtomicBool,
+    pub replica_serve_stale_data: AtomicBool,
 }
 
 /// The live configuration.
@@ -1299,6 +1306,14 @@ impl Config {
             .store(self.get_u64("latency-monitor-threshold"), Relaxed);
         h.latency_tracking
             .store(self.get_bool("latency-tracking"), Relaxed);
+        h.min_replicas_to_write
+            .store(self.get_u64("min-replicas-to-write"), Relaxed);
+        h.min_replicas_max_lag
+            .store(self.get_u64("min-replicas-max-lag"), Relaxed);
+        h.replica_read_only
+            .store(self.get_bool("replica-read-only"), Relaxed);
+        h.replica_serve_stale_data
+            .store(self.get_bool("replica-serve-stale-data"), Relaxed);
         let obuf = parse_obuf_limits(&self.get("client-output-buffer-limit").unwrap_or_default());
         for (class, (hard, soft, secs)) in h.obuf_limits.iter().zip(obuf) {
             for (slot, v) in class.iter().zip([hard, soft, secs]) {

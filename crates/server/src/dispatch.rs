@@ -117,8 +117,11 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         );
         return;
     }
+    // The master's stream (on a replica) is obeyed whatever the ACL, memory or disk state,
+    // as in Redis.
+    let from_master = client.shared.has_flag(crate::client::flag::MASTER);
     // ACL permissions (one atomic load for a user that may run everything).
-    if !crate::acl::client_user(srv, client).is_open() {
+    if !from_master && !crate::acl::client_user(srv, client).is_open() {
         let context = if client.multi.is_some() {
             crate::acl::LogContext::Multi
         } else {
@@ -135,7 +138,9 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     // over the limit (before queueing, as Redis checks it); then a failed save (MISCONF)
     // or the start-up load (LOADING) refuses commands.
     let events = &mut ex.kstats.events;
-    let evicted = if client.shared.has_flag(crate::client::flag::TRACKING) {
+    let evicted = if from_master {
+        Ok(())
+    } else if client.shared.has_flag(crate::client::flag::TRACKING) {
         // The client's invalidations of keys evicted now precede this command's reply.
         let (id, multi) = (client.id, client.multi.as_ref());
         crate::tracking::with_own_pushes(id, &mut client.pushes, || {
@@ -146,14 +151,37 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     };
     let refused = evicted
         .err()
-        .or_else(|| crate::commands::persist::refuse(srv, cmd, client.multi.as_ref()));
+        .or_else(|| {
+            (!from_master)
+                .then(|| crate::commands::persist::refuse(srv, cmd, client.multi.as_ref()))
+                .flatten()
+        })
+        .or_else(|| crate::replication::refuse(srv, client, cmd, client.multi.as_ref()));
     if let Some(err) = refused {
         stat.rejected.add(1);
-        if cmd.name == "exec" {
-            abort_exec(srv, client, out, &err);
-        } else {
-            reject(srv, client, out, &err);
-        }
+        refuse(srv, client, out, cmd, &err);
+        return;
+    }
+    // A RESP2 client with subscriptions may only manage them, PING, QUIT or RESET (its
+    // connection carries pushes); RESP3 has no such limit.
+    if client.proto == flowkv_protocol::Proto::Resp2
+        && client.shared.has_flag(crate::client::flag::PUBSUB)
+        && !crate::pubsub::allowed_when_subscribed(t.full_name(id))
+    {
+        stat.rejected.add(1);
+        let err = CmdError::msg(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+             RESET are allowed in this context",
+            t.full_name(id)
+        ));
+        reject(srv, client, out, &err);
+        return;
+    }
+    // While a script runs past busy-reply-threshold, answer BUSY rather than wait for the
+    // shard locks it holds; before a transaction queues it, so the EXEC fails, as in Redis.
+    if let Some(err) = crate::scripting::busy_check(srv, cmd) {
+        stat.rejected.add(1);
+        refuse(srv, client, out, cmd, &err);
         return;
     }
     // CLIENT PAUSE: leave the command in the query buffer; the worker runs it again when
@@ -185,33 +213,11 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
             return;
         }
     }
-    // A RESP2 client with subscriptions may only manage them, PING, QUIT or RESET (its
-    // connection carries pushes); RESP3 has no such limit.
-    if client.proto == flowkv_protocol::Proto::Resp2
-        && client.shared.has_flag(crate::client::flag::PUBSUB)
-        && !crate::pubsub::allowed_when_subscribed(t.full_name(id))
-    {
-        stat.rejected.add(1);
-        let err = CmdError::msg(format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
-             RESET are allowed in this context",
-            t.full_name(id)
-        ));
-        reject(srv, client, out, &err);
-        return;
-    }
     client
         .shared
         .last_cmd
         .store(id as u32 + 1, std::sync::atomic::Ordering::Relaxed);
 
-    // While a script runs past busy-reply-threshold, answer BUSY rather than wait for the
-    // shard locks it holds.
-    if let Some(err) = crate::scripting::busy_check(srv, cmd) {
-        stat.rejected.add(1);
-        reject(srv, client, out, &err);
-        return;
-    }
     let locked = if cmd.locks_all(args) {
         Some(srv.keyspace.lock_all())
     } else if cmd.has(flags::QUEUED_KEYS) {
@@ -455,6 +461,16 @@ fn reject(srv: &Server, client: &mut Client, out: &mut Vec<u8>, err: &CmdError) 
         multi.aborted = true;
     }
     reply_error(srv, client, out, err);
+}
+
+/// Refuses a command before it runs: an EXEC discards its transaction, anything else
+/// taints it (Redis's rejectCommand).
+fn refuse(srv: &Server, client: &mut Client, out: &mut Vec<u8>, cmd: &Command, err: &CmdError) {
+    if cmd.name == "exec" {
+        abort_exec(srv, client, out, err);
+    } else {
+        reject(srv, client, out, err);
+    }
 }
 
 /// Refuses an EXEC before it runs (its transaction would grow the dataset under OOM):

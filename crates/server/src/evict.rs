@@ -195,6 +195,7 @@ pub fn refresh(srv: &Server) {
         }
     }
     ev.lazy.store(bits, Relaxed);
+    srv.keyspace.set_lazy_expire(bits & lazy::EXPIRE != 0);
     let lfu = (policy.rank() == Rank::Lfu).then(|| Lfu {
         log_factor: cfg.get_u64("lfu-log-factor").min(u64::from(u32::MAX >> 1)) as u32,
         decay_minutes: cfg.get_u64("lfu-decay-time").min(u64::from(u32::MAX >> 1)) as u32,
@@ -282,13 +283,21 @@ fn time_limit(tenacity: u32) -> Option<Duration> {
     }
 }
 
+/// A replica with `replica-ignore-maxmemory yes` leaves eviction to its master (whose
+/// DELs it receives), as Redis does.
+fn replica_ignores(srv: &Server) -> bool {
+    srv.replication.replica.is_replica() && srv.config.get_bool("replica-ignore-maxmemory")
+}
+
 /// Evicts keys until used memory is under `maxmemory` (Redis's performEvictions).
 /// "evicted" events go to `events` when that class is enabled.
 pub fn perform(srv: &Server, events: &mut Vec<KeyEvent>) -> Outcome {
     let ev = &srv.evictor;
     let max = ev.maxmemory();
-    // CLIENT PAUSE keeps the dataset constant: no eviction, and so no OOM either.
-    if max == 0 || srv.pause.in_force() {
+    // CLIENT PAUSE keeps the dataset constant: no eviction, and so no OOM either. Neither
+    // while a script runs past busy-reply-threshold: it holds the keys (Redis's
+    // isSafeToPerformEvictions).
+    if max == 0 || srv.pause.in_force() || crate::scripting::busy() || replica_ignores(srv) {
         return Outcome::Ok;
     }
     publish(srv);
@@ -457,6 +466,11 @@ pub fn before_command(
 ) -> Result<(), CmdError> {
     if srv.evictor.maxmemory() == 0 {
         PRE_COMMAND_OOM.with(|c| c.set(false));
+        return Ok(());
+    }
+    if crate::scripting::busy() {
+        // Nothing is evicted (see `perform`); and on the script's own thread (the busy
+        // pump) the script's OOM state must stay as it was.
         return Ok(());
     }
     let oom = perform(srv, events) == Outcome::Fail;

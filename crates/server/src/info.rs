@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 
 use crate::commands::table;
-use crate::server::{random_hex, unix_us, Server};
+use crate::server::{unix_us, Server};
 
 /// The Redis version whose behaviour flowkv matches; clients enable features by it.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -37,7 +37,12 @@ const SECTIONS: &[Section] = &[
     sec("Memory", &["memory"], true, memory),
     sec("Persistence", &["persistence"], true, persistence),
     sec("Stats", &["stats"], true, stats),
-    sec("Replication", &["replication"], true, replication),
+    sec(
+        "Replication",
+        &["replication"],
+        true,
+        crate::replication::info,
+    ),
     sec("CPU", &["cpu"], true, cpu),
     // No modules exist: the section is present and empty, as on a Redis without modules.
     sec("Modules", &["module_list", "modules"], true, |_, _| {}),
@@ -122,11 +127,12 @@ pub fn render(srv: &Server, sel: &Selection, db_sizes: Option<Vec<(usize, usize)
     out.0
 }
 
-/// The report being built.
-struct Lines(String, Option<Vec<(usize, usize)>>);
+/// The report being built (and the key counts per database, for the keyspace section).
+pub struct Lines(String, Option<Vec<(usize, usize)>>);
 
 impl Lines {
-    fn field(&mut self, name: &str, value: impl Display) {
+    /// Adds a `name:value` line.
+    pub fn field(&mut self, name: &str, value: impl Display) {
         let _ = write!(self.0, "{name}:{value}\r\n");
     }
 }
@@ -636,26 +642,6 @@ fn stats(srv: &Server, l: &mut Lines) {
 /// Keys deleted because they expired, lazily or by the active cycle.
 pub fn expired_keys(srv: &Server) -> u64 {
     srv.sum(|w| w.expired_keys.get()) + srv.stats.active_expired_keys.load(Relaxed)
-}
-
-/// The replication ID of this (master-only) server: random per start, like Redis's.
-fn master_replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| random_hex(40))
-}
-
-fn replication(_srv: &Server, l: &mut Lines) {
-    l.field("role", "master");
-    l.field("connected_slaves", 0);
-    l.field("master_failover_state", "no-failover");
-    l.field("master_replid", master_replid());
-    l.field("master_replid2", "0".repeat(40));
-    l.field("master_repl_offset", 0);
-    l.field("second_repl_offset", -1);
-    l.field("repl_backlog_active", 0);
-    l.field("repl_backlog_size", 1_048_576);
-    l.field("repl_backlog_first_byte_offset", 0);
-    l.field("repl_backlog_histlen", 0);
 }
 
 /// CPU seconds (user, system, children's user, children's system) from /proc/self/stat,

@@ -23,6 +23,7 @@ pub mod pause;
 pub mod prefix_stats;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod tls;
@@ -81,6 +82,8 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
                 server::spawn_cron(loader.clone())
                     .and_then(|()| bgsave::spawn(loader.clone()))
                     .and_then(|()| aof::spawn(loader.clone()))
+                    .and_then(|()| replication::master::spawn(loader.clone()))
+                    .and_then(|()| replication::replica::spawn(loader.clone()))
                     .map_err(|e| e.to_string())
             });
             if let Err(e) = started {

@@ -80,7 +80,7 @@ impl Pause {
         };
         self.end_ms.store(end_ms, Relaxed);
         self.kind.store(kind as u8, Relaxed);
-        srv.keyspace.pause_expiry_until(end_ms);
+        pause_expiry(srv, end_ms);
         self.epoch.fetch_add(1, Relaxed);
         // Clients postponed by ALL may now be allowed by WRITE.
         srv.wake_workers();
@@ -90,7 +90,7 @@ impl Pause {
     pub fn unpause(&self, srv: &Server) {
         self.kind.store(Kind::Off as u8, Relaxed);
         self.end_ms.store(0, Relaxed);
-        srv.keyspace.pause_expiry_until(0);
+        pause_expiry(srv, 0);
         self.epoch.fetch_add(1, Relaxed);
         srv.wake_workers();
     }
@@ -131,5 +131,13 @@ impl Pause {
     /// Clients waiting for the pause to end.
     pub fn postponed(&self) -> usize {
         self.postponed.load(Relaxed)
+    }
+}
+
+/// Pauses key expiry until `until_ms` (0: resumes it), unless this server is a replica,
+/// whose expiry stays paused for good: its master's DELs expire its keys.
+fn pause_expiry(srv: &Server, until_ms: u64) {
+    if !srv.replication.replica.is_replica() {
+        srv.keyspace.pause_expiry_until(until_ms);
     }
 }

@@ -36,6 +36,33 @@ pub trait Sink: Send + Sync {
     /// (under the feed's lock), in the order the changes happened; a sink selects `db`
     /// itself when it differs from the one its stream last selected.
     fn append(&self, db: usize, cmd: &[u8]);
+
+    /// True for the replication stream, which also gets what only replicas need
+    /// (PUBLISH, so their subscribers hear it).
+    fn replication(&self) -> bool {
+        false
+    }
+}
+
+/// One propagated command: its database, its byte range in the buffer, and whether it
+/// goes to replicas only.
+#[derive(Clone, Copy)]
+struct Op {
+    db: usize,
+    start: usize,
+    end: usize,
+    repl_only: bool,
+}
+
+impl Op {
+    fn new(db: usize, (start, end): (usize, usize)) -> Op {
+        Op {
+            db,
+            start,
+            end,
+            repl_only: false,
+        }
+    }
 }
 
 /// The process's propagation bus. A process runs one server (as Redis's propagation state
@@ -67,22 +94,26 @@ impl Feed {
         self.active.store(!sinks.is_empty(), Relaxed);
     }
 
-    /// Hands `ops` (database, byte range of `buf`) to every sink, wrapped in MULTI/EXEC if
-    /// `wrap`.
-    fn write(&self, buf: &[u8], ops: &[(usize, usize, usize)], wrap: bool) {
+    /// Hands `ops` to every sink that takes them, wrapped in MULTI/EXEC when a sink gets
+    /// more than one.
+    fn write(&self, buf: &[u8], ops: &[Op]) {
         let sinks = self.sinks.lock();
-        let (Some(first), Some(last)) = (ops.first(), ops.last()) else {
-            return;
-        };
         for s in sinks.iter() {
+            let repl = s.replication();
+            let takes = |o: &&Op| repl || !o.repl_only;
+            let (Some(first), Some(last)) = (ops.iter().find(takes), ops.iter().rfind(takes))
+            else {
+                continue;
+            };
+            let wrap = !std::ptr::eq(first, last);
             if wrap {
-                s.append(first.0, b"*1\r\n$5\r\nMULTI\r\n");
+                s.append(first.db, b"*1\r\n$5\r\nMULTI\r\n");
             }
-            for &(db, start, end) in ops {
-                s.append(db, &buf[start..end]);
+            for o in ops.iter().filter(takes) {
+                s.append(o.db, &buf[o.start..o.end]);
             }
             if wrap {
-                s.append(last.0, b"*1\r\n$4\r\nEXEC\r\n");
+                s.append(last.db, b"*1\r\n$4\r\nEXEC\r\n");
             }
         }
     }
@@ -93,12 +124,14 @@ impl Feed {
 #[derive(Default)]
 struct Pending {
     buf: Vec<u8>,
-    /// (database, start, end) of each command in `buf`.
-    ops: Vec<(usize, usize, usize)>,
+    /// The commands in `buf`.
+    ops: Vec<Op>,
     /// The current command's replacement, a range of `buf` not (yet) in `ops`.
     replacement: Option<(usize, usize)>,
     /// The current command is not propagated itself.
     prevent: bool,
+    /// The current command goes to replicas even though it changed nothing (PUBLISH).
+    force_repl: bool,
 }
 
 thread_local! {
@@ -130,10 +163,23 @@ pub fn without<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Runs `f` with this thread's propagation state set aside: the busy pump answers other
+/// clients in the middle of a script, and nothing they run may flush or join the script's
+/// pending effects.
+pub fn apart<T>(f: impl FnOnce() -> T) -> T {
+    let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    let in_command = IN_COMMAND.with(|c| c.replace(false));
+    let out = f();
+    PENDING.with(|p| *p.borrow_mut() = pending);
+    IN_COMMAND.with(|c| c.set(in_command));
+    out
+}
+
 /// What [`begin`] saved of the enclosing command's overrides (a script's or EXEC's).
 pub struct Call {
     replacement: Option<(usize, usize)>,
     prevent: bool,
+    force_repl: bool,
 }
 
 /// Before a command runs: `None` (nothing to do) unless propagation is active.
@@ -148,6 +194,7 @@ pub fn begin() -> Option<Call> {
         Some(Call {
             replacement: p.replacement.take(),
             prevent: std::mem::take(&mut p.prevent),
+            force_repl: std::mem::take(&mut p.force_repl),
         })
     })
 }
@@ -166,16 +213,21 @@ pub fn end(call: Call, db: usize, cmd: &Command, args: Args<'_>, changed: bool) 
         let mut p = p.borrow_mut();
         let p = &mut *p;
         let replacement = p.replacement.take();
-        if changed && !container && !p.prevent {
+        let forced = p.force_repl && !changed;
+        if (changed || forced) && !container && !p.prevent {
             let range = replacement.unwrap_or_else(|| {
                 let start = p.buf.len();
                 encode_command(&mut p.buf, &args.iter().collect::<Vec<_>>());
                 (start, p.buf.len())
             });
-            p.ops.push((db, range.0, range.1));
+            p.ops.push(Op {
+                repl_only: forced,
+                ..Op::new(db, range)
+            });
         }
         p.replacement = call.replacement;
         p.prevent = call.prevent;
+        p.force_repl = call.force_repl;
     });
 }
 
@@ -186,12 +238,13 @@ pub fn flush() {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         if !p.ops.is_empty() {
-            FEED.write(&p.buf, &p.ops, p.ops.len() > 1);
+            FEED.write(&p.buf, &p.ops);
         }
         p.ops.clear();
         p.buf.clear();
         p.replacement = None;
         p.prevent = false;
+        p.force_repl = false;
         if p.buf.capacity() > 1 << 20 {
             p.buf.shrink_to(1 << 12);
         }
@@ -206,7 +259,7 @@ pub fn emit<A: AsRef<[u8]>>(db: usize, args: &[A]) {
     }
     let mut buf = Vec::new();
     encode_command(&mut buf, args);
-    FEED.write(&buf, &[(db, 0, buf.len())], false);
+    FEED.write(&buf, &[Op::new(db, (0, buf.len()))]);
 }
 
 /// A key deleted because it expired, told by the keyspace under the key's shard lock (see
@@ -225,7 +278,7 @@ pub fn expired(db: usize, key: &[u8], unlink: bool) {
             let start = p.buf.len();
             encode_command(&mut p.buf, &[name, key]);
             let end = p.buf.len();
-            p.ops.push((db, start, end));
+            p.ops.push(Op::new(db, (start, end)));
         });
     } else {
         emit(db, &[name, key]);
@@ -261,8 +314,17 @@ impl Ctx<'_> {
             let start = p.buf.len();
             encode_command(&mut p.buf, args);
             let end = p.buf.len();
-            p.ops.push((db, start, end));
+            p.ops.push(Op::new(db, (start, end)));
         });
+    }
+
+    /// The running command goes to replicas even though it changes no data (Redis's
+    /// `forceCommandPropagation(c, PROPAGATE_REPL)`: PUBLISH, so a replica's subscribers
+    /// get the message too).
+    pub fn propagate_to_replicas(&mut self) {
+        if active() {
+            PENDING.with(|p| p.borrow_mut().force_repl = true);
+        }
     }
 
     /// The running command is not propagated itself (what it propagates with

@@ -193,6 +193,8 @@ pub struct Server {
     pub evictor: crate::evict::Evictor,
     /// ACL users and the ACL log.
     pub acl: crate::acl::Acl,
+    /// Replication: replicas of this server, or the master it follows.
+    pub replication: crate::replication::Replication,
 }
 
 impl Server {
@@ -225,7 +227,10 @@ impl Server {
             aof: Default::default(),
             evictor: Default::default(),
             acl: Default::default(),
+            replication: Default::default(),
         };
+        srv.keyspace
+            .set_lazy_free(crate::commands::server::free_entry_async);
         crate::evict::refresh(&srv);
         crate::prefix_stats::refresh(&srv);
         srv

@@ -562,6 +562,85 @@ fn busy_script_kill_and_function_kill() {
     assert!(other.closed());
 }
 
+/// Waits until `other` gets BUSY for a PING.
+fn wait_busy(other: &mut common::Raw) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !raw_line(other, &["PING"]).starts_with("-BUSY") {
+        assert!(Instant::now() < deadline, "never got BUSY");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn busy_script_answers_clients_of_its_own_worker() {
+    // One worker: every client shares the thread that runs the script.
+    let srv = Server::start(&["--threads", "1", "--busy-reply-threshold", "20"]);
+    let mut con = srv.client();
+    common::ok(&mut con, &["SET", "xx", "1"]);
+    let mut runner = srv.raw();
+    let mut other = srv.raw();
+    let mut watcher = srv.raw();
+    let mut killer = srv.raw();
+    // A transaction open before the script: a command refused with BUSY aborts it.
+    other.cmd(&[b"MULTI"]);
+    other.expect("+OK\r\n");
+    other.cmd(&[b"INCR", b"xx"]);
+    other.expect("+QUEUED\r\n");
+    runner.cmd(&[b"EVAL", b"while true do end", b"0"]);
+    wait_busy(&mut watcher);
+    // MULTI is allowed while busy; what it would queue is refused and taints it.
+    assert_eq!(
+        raw_line(&mut other, &["INCR", "xx"]),
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    assert_eq!(
+        raw_line(&mut other, &["EXEC"]),
+        "-EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. \
+         You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    assert_eq!(raw_line(&mut other, &["MULTI"]), "+OK\r\n");
+    assert!(raw_line(&mut other, &["GET", "xx"]).starts_with("-BUSY"));
+    // WATCH locks its key: it waits for the script, and so does what follows it.
+    watcher.cmd(&[b"WATCH", b"xx"]);
+    watcher.cmd(&[b"PING"]);
+    assert!(watcher.silent_for(Duration::from_millis(100)));
+    assert_eq!(raw_line(&mut killer, &["SCRIPT", "KILL"]), "+OK\r\n");
+    assert!(runner.line().starts_with("-ERR Script killed by user"));
+    watcher.expect("+OK\r\n+PONG\r\n");
+    assert_eq!(
+        raw_line(&mut other, &["EXEC"]),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    other.cmd(&[b"PING", b"asdf"]);
+    other.expect("$4\r\nasdf\r\n");
+    assert_eq!(common::bulk(&mut con, &["GET", "xx"]).as_deref(), Some("1"));
+    // A client that hangs up meanwhile is closed once the script is over.
+    let mut gone = srv.raw();
+    runner.cmd(&[b"EVAL", b"while true do end", b"0"]);
+    wait_busy(&mut watcher);
+    drop(std::mem::replace(&mut gone, srv.raw()));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(raw_line(&mut killer, &["SCRIPT", "KILL"]), "+OK\r\n");
+    assert!(runner.line().starts_with("-ERR Script killed by user"));
+    // The old connection goes and the new one (accepted meanwhile) comes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = common::bulk(&mut con, &["CLIENT", "LIST"]).unwrap();
+        if list.lines().count() == 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{list}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    runner.cmd(&[b"EVAL", b"while true do end", b"0"]);
+    wait_busy(&mut watcher);
+    // SHUTDOWN without NOSAVE can't save under the script; NOSAVE exits.
+    let line = raw_line(&mut killer, &["SHUTDOWN", "SAVE"]);
+    assert!(line.starts_with("-BUSY"), "{line}");
+    killer.cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(killer.closed());
+}
+
 #[test]
 fn kill_is_not_swallowed_by_pcall() {
     let srv = Server::start(&["--threads", "2", "--busy-reply-threshold", "50"]);

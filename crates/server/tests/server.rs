@@ -194,6 +194,55 @@ fn info_counts_clients_keys_commands_and_errors() {
 }
 
 #[test]
+fn lazyfree_lazy_expire_frees_big_expired_values_in_the_background() {
+    let s = Server::start(&[]);
+    let mut con = s.client();
+    let big_hash = |con: &mut Connection, key: &str| {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(key);
+        for i in 0..1000 {
+            cmd.arg(i).arg(i);
+        }
+        let _: i64 = cmd.query(con).unwrap();
+        let _: i64 = redis::cmd("PEXPIRE").arg(key).arg(30).query(con).unwrap();
+    };
+    let lazyfreed = |con: &mut Connection| num(&info(con, &["memory"]), "lazyfreed_objects");
+    // Off (the default): an expired value is freed by whoever finds it.
+    big_hash(&mut con, "plain");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let gone: i64 = redis::cmd("EXISTS").arg("plain").query(&mut con).unwrap();
+    assert_eq!(gone, 0);
+    assert_eq!(lazyfreed(&mut con), 0);
+    // On: big values go to the lazy-free thread, whether a lookup or the active cycle finds
+    // them expired; small ones are freed at once.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("lazyfree-lazy-expire")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    big_hash(&mut con, "looked-up");
+    big_hash(&mut con, "swept");
+    let _: () = redis::cmd("SET")
+        .arg("small")
+        .arg("v")
+        .arg("PX")
+        .arg(30)
+        .query(&mut con)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let gone: i64 = redis::cmd("EXISTS")
+        .arg("looked-up")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(gone, 0);
+    assert!(eventually(5, || {
+        let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+        size == 0 && lazyfreed(&mut con) == 2
+    }));
+}
+
+#[test]
 fn flushdb_and_flushall_sync_and_async() {
     let s = Server::start(&[]);
     let mut con = s.client();

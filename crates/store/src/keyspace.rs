@@ -52,27 +52,25 @@ impl Db {
         Some(old)
     }
 
-    /// Deletes `key` if it is present and expired. Returns whether it did.
-    fn reclaim(&mut self, h: u64, key: &[u8], now_ms: u64) -> bool {
+    /// Deletes `key` if it is present and expired: the removed entry, to be freed (`None`
+    /// if it was not there, or a running snapshot took it).
+    fn reclaim(&mut self, h: u64, key: &[u8], now_ms: u64) -> Option<Entry> {
         if self.dict.get(h, key).is_some_and(|e| e.is_expired(now_ms)) {
-            self.discard(h, key);
-            true
+            self.discard(h, key).flatten()
         } else {
-            false
+            None
         }
     }
 
     /// Deletes `key` for good: like [`Db::take`], but the entry itself (no copy) goes to a
-    /// running snapshot that still needs it.
-    fn discard(&mut self, h: u64, key: &[u8]) -> bool {
-        let Some(old) = self.dict.remove(h, key) else {
-            return false;
-        };
+    /// running snapshot that still needs it. `None` if the key was not there; else the
+    /// entry to free, unless the snapshot took it.
+    fn discard(&mut self, h: u64, key: &[u8]) -> Option<Option<Entry>> {
+        let old = self.dict.remove(h, key)?;
         if old.expire_at().is_some() {
             self.expires -= 1;
         }
-        snapshot::release(&self.snap, self.mark, old);
-        true
+        Some(snapshot::release(&self.snap, self.mark, old))
     }
 
     /// Adds or replaces an entry, giving it this part's snapshot mark; a replaced entry a
@@ -101,6 +99,7 @@ impl Db {
         now_ms: u64,
         max_buckets: usize,
         keys: &mut Vec<Box<[u8]>>,
+        freed: &mut Vec<Entry>,
         mut deleted: Option<&mut Vec<Box<[u8]>>>,
     ) -> Sweep {
         let mut sweep = Sweep::default();
@@ -121,7 +120,8 @@ impl Db {
         }
         self.sweep_cursor = cursor;
         for key in keys.drain(..) {
-            if self.discard(hash_bytes(&key), &key) {
+            if let Some(entry) = self.discard(hash_bytes(&key), &key) {
+                freed.extend(entry);
                 sweep.removed += 1;
                 if let Some(d) = deleted.as_deref_mut() {
                     d.push(key);
@@ -301,6 +301,10 @@ pub struct Keyspace {
     expired_hook: OnceLock<ExpiredHook>,
     /// Told of every key deleted because it expired (see [`Keyspace::set_expire_log`]).
     expire_log: OnceLock<ExpireLog>,
+    /// Frees expired entries elsewhere while `lazy_expire` is set (`lazyfree-lazy-expire`):
+    /// see [`Keyspace::set_lazy_free`].
+    lazy_free: OnceLock<fn(Entry)>,
+    lazy_expire: AtomicBool,
     /// Notification classes whose events are recorded (0, the usual case, records none):
     /// see [`Keyspace::set_notify_classes`].
     notify: AtomicU32,
@@ -390,6 +394,8 @@ impl Keyspace {
             trackers: AtomicUsize::new(0),
             expired_hook: OnceLock::new(),
             expire_log: OnceLock::new(),
+            lazy_free: OnceLock::new(),
+            lazy_expire: AtomicBool::new(false),
             notify: AtomicU32::new(0),
             untracked: Mutex::new(Vec::new()),
             swept: Mutex::new(Vec::new()),
@@ -529,6 +535,26 @@ impl Keyspace {
     /// (the first installed hook stays).
     pub fn set_expired_hook(&self, hook: ExpiredHook) {
         let _ = self.expired_hook.set(hook);
+    }
+
+    /// Installs the function that frees deleted entries off the caller's thread (the first
+    /// installed stays); [`Keyspace::set_lazy_expire`] decides whether expired keys use it.
+    pub fn set_lazy_free(&self, free: fn(Entry)) {
+        let _ = self.lazy_free.set(free);
+    }
+
+    /// `lazyfree-lazy-expire`: expired keys' values are freed by the lazy-free function
+    /// rather than by the thread that found them expired.
+    pub fn set_lazy_expire(&self, on: bool) {
+        self.lazy_expire.store(on, Relaxed);
+    }
+
+    /// Frees an entry deleted because it expired, lazily if so configured.
+    fn free_expired(&self, e: Entry) {
+        match self.lazy_free.get() {
+            Some(free) if self.lazy_expire.load(Relaxed) => free(e),
+            _ => drop(e),
+        }
     }
 
     /// Installs the log told of keys deleted by expiry (the first installed log stays).
@@ -673,6 +699,7 @@ impl Keyspace {
         let mut removed = 0;
         let mut scratch = Vec::new();
         let mut deleted = Vec::new();
+        let mut freed = Vec::new();
         let notify = self.notifies(notify_class::EXPIRED);
         let log = self.expire_log();
         let record = notify || self.tracking() || log.is_some();
@@ -689,6 +716,7 @@ impl Keyspace {
                         now_ms,
                         max_buckets,
                         &mut scratch,
+                        &mut freed,
                         record.then_some(&mut deleted),
                     );
                     // Still under the shard lock: logged before anyone changes these keys.
@@ -697,6 +725,8 @@ impl Keyspace {
                     }
                     sweep
                 };
+                // Freed after the lock is released.
+                freed.drain(..).for_each(|e| self.free_expired(e));
                 if !deleted.is_empty() && self.tracking() {
                     if let Some(hook) = self.expired_hook.get() {
                         hook(db, &deleted);
@@ -910,7 +940,9 @@ impl Drop for Locked<'_> {
             }
         }
         for s in std::mem::take(&mut self.stale) {
-            db_of(self, s.db, s.h).reclaim(s.h, &s.key, s.now_ms);
+            if let Some(e) = db_of(self, s.db, s.h).reclaim(s.h, &s.key, s.now_ms) {
+                self.ks.free_expired(e);
+            }
         }
     }
 }
@@ -1371,7 +1403,9 @@ impl Keys<'_, '_> {
         };
         match changed {
             None => {
-                db.discard(h, key);
+                if let Some(Some(e)) = db.discard(h, key) {
+                    self.locked.ks.free_expired(e);
+                }
                 self.count_expired(key);
                 false
             }

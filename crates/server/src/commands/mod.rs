@@ -32,6 +32,7 @@ pub mod monitor;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -87,6 +88,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         introspect::COMMANDS,
         debug::COMMANDS,
         persist::COMMANDS,
+        replication::COMMANDS,
         slowlog::COMMANDS,
         acl::COMMANDS,
         latency::COMMANDS,

@@ -268,6 +268,7 @@ fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// key for cluster routing only: its shard lock is released before anything is sent.
 fn publish_on(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
     release_locks(ctx);
+    ctx.propagate_to_replicas();
     let worker = ctx.client.shared.worker;
     let n = ctx.srv.pubsub().publish(
         ctx.srv,

@@ -258,6 +258,14 @@ pub fn free_entries_async(entries: Vec<Entry>) {
     free_later(Garbage::Entries(big));
 }
 
+/// Frees one deleted value the same way (the keyspace's lazy-free function, for expired
+/// keys under `lazyfree-lazy-expire`).
+pub fn free_entry_async(entry: Entry) {
+    if entry.free_effort() > crate::evict::LAZYFREE_THRESHOLD {
+        free_later(Garbage::Entries(vec![entry]));
+    }
+}
+
 /// SWAPDB index1 index2: clients of one database see the other's keys from now on.
 fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let first = db_index(args.get(1), "ERR invalid first DB index")?;
@@ -344,6 +352,14 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     // without saving, even when asked to.
     let wants_save = !crate::commands::persist::LOADING.active()
         && (save || (!nosave && !ctx.srv.config.get("save").unwrap_or_default().is_empty()));
+    if wants_save && crate::scripting::busy() {
+        // The script holds the keys: only SHUTDOWN NOSAVE may stop it, as in Redis.
+        return Err(crate::scripting::busy_error(
+            crate::scripting::RUNNING
+                .eval
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ));
+    }
     if wants_save {
         eprintln!("Saving the final RDB snapshot before exiting.");
         let saved = match ctx.locked.as_mut() {

@@ -406,11 +406,17 @@ pub(crate) fn busy_error(eval: bool) -> CmdError {
 /// shard locks the script holds. Called by dispatch before it takes any lock.
 #[inline]
 pub fn busy_check(_srv: &Server, cmd: &Command) -> Option<CmdError> {
-    let r = &*RUNNING;
-    if !r.timed_out.load(Relaxed) || cmd.has(flags::ALLOW_BUSY) {
+    if !busy() || cmd.has(flags::ALLOW_BUSY) {
         return None;
     }
-    Some(busy_error(r.eval.load(Relaxed)))
+    Some(busy_error(RUNNING.eval.load(Relaxed)))
+}
+
+/// True while a script runs past `busy-reply-threshold` (Redis's "inside a yielding long
+/// command"): others get BUSY, and nothing is evicted under it.
+#[inline]
+pub fn busy() -> bool {
+    RUNNING.timed_out.load(Relaxed)
 }
 
 /// SCRIPT KILL (`eval`) / FUNCTION KILL: asks the running script to stop.

@@ -523,6 +523,9 @@ fn count_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
                 );
                 r.timed_out.store(true, Relaxed);
             }
+            if r.timed_out.load(Relaxed) {
+                crate::net::serve_while_busy();
+            }
             Ok(VmState::Continue)
         }
         HookState::Loading { started_ms } => {

@@ -8,9 +8,15 @@
 //! A connection accepted on the TLS port carries a [`tls::Session`]: reads and writes go
 //! through it, the handshake advances inside them, and plain connections pay one `None` check.
 
+mod busy;
+
+pub use busy::serve_while_busy;
+
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -42,6 +48,8 @@ const IDLE_SHRINK_MS: u64 = 2000;
 /// Pending output below this is not checked against the output buffer limits after each
 /// command (one comparison on the hot path); smaller limits are checked after each write.
 const OBUF_CHECK_MIN: usize = 16 * 1024;
+/// Mailbox messages a worker handles before it looks at its sockets again.
+const DRAIN_MAX: usize = 256;
 /// What a connection costs besides its buffers, for `maxmemory-clients` and tot-mem.
 const CONN_OVERHEAD: usize = std::mem::size_of::<Conn>() + std::mem::size_of::<ClientShared>();
 
@@ -101,12 +109,15 @@ pub fn spawn_worker(srv: Arc<Server>, id: usize) -> io::Result<WorkerHandle> {
     std::thread::Builder::new()
         .name(format!("flowkv-worker-{id}"))
         .spawn(move || {
+            let conns = Conns::default();
+            let served = busy::install(srv.clone(), id, conns.clone());
             let mut w = Worker {
                 id,
                 srv,
                 poll,
                 rx,
-                conns: Slab::new(),
+                conns,
+                served,
                 kstats: KeyStats::default(),
                 blocked: HashMap::new(),
                 deadlines: BTreeSet::new(),
@@ -142,12 +153,27 @@ struct Conn {
     client: Client,
 }
 
+/// A worker's connections. The worker's thread shares them with its busy pump
+/// ([`busy::serve_while_busy`]), which answers them from inside a script that runs past
+/// `busy-reply-threshold`; the connection running that script is the one borrowed then.
+type Conns = Rc<RefCell<Slab<RefCell<Conn>>>>;
+
+/// Runs `f` on connection `key`, if it is open.
+fn with_conn<R>(conns: &Conns, key: usize, f: impl FnOnce(&mut Conn) -> R) -> Option<R> {
+    let slab = conns.borrow();
+    let mut c = slab.get(key)?.borrow_mut();
+    Some(f(&mut c))
+}
+
 struct Worker {
     id: usize,
     srv: Arc<Server>,
     poll: Poll,
     rx: Receiver<Msg>,
-    conns: Slab<Conn>,
+    conns: Conns,
+    /// Connections the busy pump read from or answered: the worker finishes them (runs
+    /// what they still hold, writes, closes) once the script is over.
+    served: busy::Served,
     kstats: KeyStats,
     /// Connections blocked in a blocking command, by waiter token.
     blocked: HashMap<u64, usize>,
@@ -165,9 +191,11 @@ impl Worker {
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
         let mut last_cron = unix_ms();
+        // Messages left in the mailbox by the last drain (no new wake-up announces them).
+        let mut mail_left = false;
         loop {
             // Wake for the next blocked client's timeout, or at least every 100 ms.
-            let mut wait = Duration::from_millis(100);
+            let mut wait = Duration::from_millis(if mail_left { 0 } else { 100 });
             if let Some(&(deadline, _)) = self.deadlines.first() {
                 let left = deadline.saturating_sub(unix_ms());
                 wait = wait.min(Duration::from_millis(left));
@@ -194,12 +222,13 @@ impl Worker {
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     self.on_readable(key, ev.is_read_closed() || ev.is_error());
                 }
-                if ev.is_writable() && self.conns.contains(key) {
+                if ev.is_writable() && self.conns.borrow().contains(key) {
                     self.flush(key);
                 }
             }
+            self.finish_served();
             // Deliveries this worker sent itself (it doesn't wake itself for them).
-            self.drain_messages();
+            mail_left = self.drain_messages();
             let now = unix_ms();
             self.expire_blocked(now);
             self.retry_postponed();
@@ -212,8 +241,13 @@ impl Worker {
         }
     }
 
-    fn drain_messages(&mut self) {
+    /// Handles the messages in the mailbox, at most [`DRAIN_MAX`] of them: a publisher
+    /// flooding a subscriber of this worker must not keep it here, with the subscriber's
+    /// output growing past its limit unchecked and every other client waiting. Returns
+    /// true if it stopped with messages left.
+    fn drain_messages(&mut self) -> bool {
         let mut delivered = Vec::new();
+        let mut handled = 0;
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::NewConn { stream, addr, tls } => self.add_conn(stream, addr, tls),
@@ -223,12 +257,17 @@ impl Worker {
                         let Some(&key) = self.by_id.get(&id) else {
                             continue;
                         };
-                        if let Some(c) = self.conns.get_mut(key) {
-                            c.out.extend_from_slice(&bytes);
+                        if with_conn(&self.conns, key, |c| c.out.extend_from_slice(&bytes))
+                            .is_some()
+                        {
                             delivered.push(key);
                         }
                     }
                 }
+            }
+            handled += 1;
+            if handled == DRAIN_MAX {
+                break;
             }
         }
         delivered.sort_unstable();
@@ -236,6 +275,7 @@ impl Worker {
         for key in delivered {
             self.flush(key);
         }
+        handled == DRAIN_MAX
     }
 
     /// Publishes the "expired" events of keys the active expiry cycle deleted (whichever
@@ -260,7 +300,8 @@ impl Worker {
             None
         };
         let laddr = stream.local_addr().unwrap_or(addr);
-        let entry = self.conns.vacant_entry();
+        let mut slab = self.conns.borrow_mut();
+        let entry = slab.vacant_entry();
         let key = entry.key();
         if let Err(e) = self.poll.registry().register(
             &mut stream,
@@ -282,7 +323,7 @@ impl Worker {
             self.id,
         ));
         self.srv.clients.add(shared.clone());
-        entry.insert(Conn {
+        let c = entry.insert(RefCell::new(Conn {
             stream,
             tls: session,
             rbuf: vec![0; READ_CHUNK],
@@ -295,18 +336,17 @@ impl Worker {
             qb_peak: 0,
             multi_seen: (0, 0),
             client: Client::new(shared, self.srv.acl.default_open_door()),
-        });
-        if let Some(c) = self.conns.get_mut(key) {
-            store_qbuf(c);
-            account(&self.srv, c);
-        }
+        }));
+        let c = c.get_mut();
+        store_qbuf(c);
+        account(&self.srv, c);
     }
 
     fn close(&mut self, key: usize) {
-        if !self.conns.contains(key) {
+        let Some(c) = self.conns.borrow_mut().try_remove(key) else {
             return;
-        }
-        let mut c = self.conns.remove(key);
+        };
+        let mut c = c.into_inner();
         if c.client.postponed {
             self.srv.pause.note_postponed(false);
             self.postponed.retain(|&k| k != key);
@@ -320,6 +360,7 @@ impl Worker {
         self.srv.pubsub().unsubscribe_all(&mut c.client);
         self.srv.tracking().disable(&self.srv, &c.client);
         self.srv.monitors.remove(c.client.id);
+        crate::commands::replication::closed(&self.srv, &c.client);
         self.by_id.remove(&c.client.id);
         self.srv.clients.set_mem(&c.client.shared, 0);
         if let Some(t) = c.tls.as_mut() {
@@ -333,8 +374,9 @@ impl Worker {
     fn close_killed(&mut self) {
         let killed: Vec<usize> = self
             .conns
+            .borrow()
             .iter()
-            .filter(|(_, c)| c.client.shared.killed.load(Relaxed))
+            .filter(|(_, c)| c.borrow().client.shared.killed.load(Relaxed))
             .map(|(k, _)| k)
             .collect();
         for k in killed {
@@ -350,7 +392,8 @@ impl Worker {
         let srv = self.srv.clone();
         let timeout_ms = srv.config.hot.timeout_secs.load(Relaxed) * 1000;
         let mut doomed = Vec::new();
-        for (key, c) in self.conns.iter_mut() {
+        for (key, c) in self.conns.borrow().iter() {
+            let c = &mut *c.borrow_mut();
             let shared = &c.client.shared;
             let idle = shared.idle_ms(now);
             // Redis never times out replicas, masters, blocked or subscribed clients.
@@ -381,108 +424,36 @@ impl Worker {
         }
     }
 
-    /// Reads everything available, running each complete command as soon as it is parsed.
-    ///
-    /// Readiness is edge-triggered, so the socket must be drained; but a read that returns
-    /// less than the room it was given has emptied the kernel buffer, and any later data
-    /// raises a new edge. Stopping there saves the extra `read` that would only say
-    /// EAGAIN — one syscall per request at pipeline depth 1. When the peer has hung up
-    /// (`hup`), reading goes on until it returns 0, because no further edge will come.
-    /// A blocked client's input is read and kept, but runs only once it is unblocked.
-    /// A TLS session reads until WouldBlock instead: the kernel buffer may be drained while
-    /// the session still holds decrypted data that no new edge would announce.
+    /// Reads and runs what connection `key` sent (see [`read_and_run`]), then closes it,
+    /// or counts its memory, tracks it if it blocked and writes its replies.
     fn on_readable(&mut self, key: usize, hup: bool) {
         let srv = self.srv.clone();
-        let wstats = &srv.workers[self.id];
-        let Some(c) = self.conns.get_mut(key) else {
+        let mut ex = Exec {
+            srv: &srv,
+            wstats: &srv.workers[self.id],
+            kstats: &mut self.kstats,
+            last_ms: 0,
+        };
+        let Some(close) = with_conn(&self.conns, key, |c| {
+            let read = read_and_run(&mut ex, c, hup, false);
+            if matches!(read, Input::Closed) {
+                return true;
+            }
+            account(&srv, c);
+            false
+        }) else {
             return;
         };
-        let qbuf_limit = srv.config.hot.client_query_buffer_limit.load(Relaxed) as usize;
-        let mut close = false;
-        let mut want = READ_CHUNK;
-        let mut last_ms = 0;
-        loop {
-            if c.start == c.end {
-                c.start = 0;
-                c.end = 0;
-            } else if c.start > 0 && c.rbuf.len() - c.end < want {
-                c.rbuf.copy_within(c.start..c.end, 0);
-                c.end -= c.start;
-                c.start = 0;
-            }
-            if c.rbuf.len() - c.end < want {
-                // A big argument gets exactly the room it asked for (which already grows
-                // at most by doubling); small reads round up to keep resizes rare.
-                let new_len = if want > READ_CHUNK {
-                    c.end + want
-                } else {
-                    (c.end + want).next_power_of_two()
-                };
-                c.rbuf.reserve_exact(new_len - c.rbuf.len());
-                c.rbuf.resize(new_len, 0);
-            }
-            let room = c.rbuf.len() - c.end;
-            let read = match c.tls.as_mut() {
-                None => c.stream.read(&mut c.rbuf[c.end..]),
-                Some(t) => t.read(&mut c.stream, &mut c.rbuf[c.end..]),
-            };
-            let n = match read {
-                Ok(0) => {
-                    close = true;
-                    break;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    close = true;
-                    break;
-                }
-            };
-            c.end += n;
-            c.qb_peak = c.qb_peak.max(c.end - c.start);
-            wstats.net_input_bytes.add(n as u64);
-            wstats.reads.add(1);
-            let mut ex = Exec {
-                srv: &srv,
-                wstats,
-                kstats: &mut self.kstats,
-                last_ms,
-            };
-            let (must_close, hint) = run_commands(&mut ex, c);
-            want = hint;
-            last_ms = ex.last_ms;
-            if must_close {
-                close = true;
-                break;
-            }
-            if c.client.close_after_reply {
-                break;
-            }
-            if c.end - c.start > qbuf_limit {
-                eprintln!(
-                    "Closing client that reached max query buffer length (id={})",
-                    c.client.id
-                );
-                close = true;
-                break;
-            }
-            if c.out.len() - c.wpos >= FLUSH_AT && !write_out(&srv, c, wstats) {
-                close = true;
-                break;
-            }
-            if n < room && !hup && c.tls.is_none() {
-                break;
-            }
-        }
-        let now = if last_ms == 0 { unix_ms() } else { last_ms };
-        c.client.shared.last_ms.store(now, Relaxed);
-        store_qbuf(c);
+        self.settle(key, close);
+    }
+
+    /// After a connection ran commands: closes it if it must, else tracks it if it
+    /// blocked and writes its replies.
+    fn settle(&mut self, key: usize, close: bool) {
         if close {
             self.close(key);
             return;
         }
-        account(&srv, c);
         self.track_blocked(key);
         self.flush(key);
     }
@@ -490,15 +461,20 @@ impl Worker {
     /// Starts tracking the timeout of a client that has just blocked, or notes one whose
     /// command CLIENT PAUSE postponed.
     fn track_blocked(&mut self, key: usize) {
-        let Some(c) = self.conns.get(key) else {
+        let Some((postponed, blocked)) = with_conn(&self.conns, key, |c| {
+            (
+                c.client.postponed.then(|| c.client.shared.clone()),
+                c.client.blocked,
+            )
+        }) else {
             return;
         };
-        if c.client.postponed && !self.postponed.contains(&key) {
+        if let Some(shared) = postponed.filter(|_| !self.postponed.contains(&key)) {
             self.srv.pause.note_postponed(true);
-            c.client.shared.set_flag(flag::BLOCKED, true);
+            shared.set_flag(flag::BLOCKED, true);
             self.postponed.push(key);
         }
-        let Some(b) = c.client.blocked else {
+        let Some(b) = blocked else {
             return;
         };
         if self.blocked.insert(b.token, key).is_none() && b.deadline_ms != 0 {
@@ -513,16 +489,16 @@ impl Worker {
             return;
         };
         let srv = self.srv.clone();
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        let Some(b) = c.client.blocked.take() else {
+        let Some(Some(b)) = with_conn(&self.conns, key, |c| {
+            let b = c.client.blocked.take()?;
+            c.client.shared.set_flag(flag::BLOCKED, false);
+            crate::dispatch::timing_unblocked(&srv, &mut c.client);
+            c.out.extend_from_slice(reply);
+            Some(b)
+        }) else {
             return;
         };
         self.deadlines.remove(&(b.deadline_ms, b.token));
-        c.client.shared.set_flag(flag::BLOCKED, false);
-        crate::dispatch::timing_unblocked(&srv, &mut c.client);
-        c.out.extend_from_slice(reply);
         self.resume(key);
     }
 
@@ -530,24 +506,21 @@ impl Worker {
     /// PAUSE) and then writes, closes or tracks it as it now stands.
     fn resume(&mut self, key: usize) {
         let srv = self.srv.clone();
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
         let mut ex = Exec {
             srv: &srv,
             wstats: &srv.workers[self.id],
             kstats: &mut self.kstats,
             last_ms: 0,
         };
-        let (close, _) = run_commands(&mut ex, c);
-        c.client.shared.last_ms.store(unix_ms(), Relaxed);
-        store_qbuf(c);
-        if close {
-            self.close(key);
+        let Some(close) = with_conn(&self.conns, key, |c| {
+            let (close, _) = run_commands(&mut ex, c, false);
+            c.client.shared.last_ms.store(unix_ms(), Relaxed);
+            store_qbuf(c);
+            close
+        }) else {
             return;
-        }
-        self.track_blocked(key);
-        self.flush(key);
+        };
+        self.settle(key, close);
     }
 
     /// Runs the commands CLIENT PAUSE postponed once the pause has ended or changed (a
@@ -562,13 +535,14 @@ impl Worker {
         }
         self.pause_epoch = epoch;
         for key in std::mem::take(&mut self.postponed) {
-            let Some(c) = self.conns.get_mut(key) else {
-                continue;
-            };
-            c.client.postponed = false;
-            self.srv.pause.note_postponed(false);
-            c.client.shared.set_flag(flag::BLOCKED, false);
-            self.resume(key);
+            let was_held = with_conn(&self.conns, key, |c| {
+                c.client.postponed = false;
+                c.client.shared.set_flag(flag::BLOCKED, false);
+            });
+            if was_held.is_some() {
+                self.srv.pause.note_postponed(false);
+                self.resume(key);
+            }
         }
     }
 
@@ -583,11 +557,14 @@ impl Worker {
             if !self.srv.blocked.cancel(&self.srv, token) {
                 continue;
             }
-            let Some(c) = self.blocked.get(&token).and_then(|&k| self.conns.get(k)) else {
+            let Some(&key) = self.blocked.get(&token) else {
+                continue;
+            };
+            let Some(proto) = with_conn(&self.conns, key, |c| c.client.proto) else {
                 continue;
             };
             let mut reply = Vec::new();
-            Reply::new(&mut reply, c.client.proto).null_array();
+            Reply::new(&mut reply, proto).null_array();
             self.unblocked(token, &reply);
         }
     }
@@ -596,26 +573,45 @@ impl Worker {
     /// or is a subscriber whose unwritten output passed its limits.
     fn flush(&mut self, key: usize) {
         let srv = self.srv.clone();
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        let capacity = c.out.capacity();
-        let ok = write_out(&srv, c, &srv.workers[self.id]);
-        c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
-        // Output limits matter only while some output is unwritten (or just was).
-        if !ok
-            || (c.client.close_after_reply
-                && c.wpos == c.out.len()
-                && !c.tls.as_ref().is_some_and(|t| t.pending()))
-            || ((c.wpos < c.out.len() || c.soft_since != 0) && over_obuf_limit(&srv, c, true))
-        {
+        let close = with_conn(&self.conns, key, |c| {
+            let capacity = c.out.capacity();
+            let ok = write_out(&srv, c, &srv.workers[self.id]);
+            c.client.shared.obuf.store(c.out.len() - c.wpos, Relaxed);
+            // Output limits matter only while some output is unwritten (or just was).
+            if !ok
+                || (c.client.close_after_reply
+                    && c.wpos == c.out.len()
+                    && !c.tls.as_ref().is_some_and(|t| t.pending()))
+                || ((c.wpos < c.out.len() || c.soft_since != 0) && over_obuf_limit(&srv, c, true))
+            {
+                return true;
+            }
+            // Unwritten output (a client that doesn't read, or deliveries piling up) is
+            // memory to count; so is a buffer the write gave back.
+            if c.wpos < c.out.len() || c.out.capacity() != capacity {
+                account(&srv, c);
+            }
+            false
+        });
+        if close == Some(true) {
             self.close(key);
-            return;
         }
-        // Unwritten output (a client that doesn't read, or deliveries piling up) is memory
-        // to count; so is a buffer the write gave back.
-        if c.wpos < c.out.len() || c.out.capacity() != capacity {
-            account(&srv, c);
+    }
+
+    /// Finishes the connections the busy pump served while a script ran: closes those it
+    /// found closed, runs what the others still hold and writes their replies. A key
+    /// reused since by a new connection is left alone.
+    fn finish_served(&mut self) {
+        let served = self.served.take();
+        for busy::ServedConn { key, id, closed } in served {
+            if with_conn(&self.conns, key, |c| c.client.id) != Some(id) {
+                continue;
+            }
+            if closed {
+                self.close(key);
+            } else {
+                self.resume(key);
+            }
         }
     }
 }
@@ -635,10 +631,124 @@ fn account(srv: &Server, c: &mut Conn) {
     }
 }
 
+/// Reads everything available on `c`, running each complete command as soon as it is
+/// parsed. Returns true if the connection must close now.
+///
+/// Readiness is edge-triggered, so the socket must be drained; but a read that returns
+/// less than the room it was given has emptied the kernel buffer, and any later data
+/// raises a new edge. Stopping there saves the extra `read` that would only say
+/// EAGAIN — one syscall per request at pipeline depth 1. When the peer has hung up
+/// (`hup`), reading goes on until it returns 0, because no further edge will come.
+/// A blocked client's input is read and kept, but runs only once it is unblocked.
+/// A TLS session reads until WouldBlock instead: the kernel buffer may be drained while
+/// the session still holds decrypted data that no new edge would announce.
+/// `busy`: the busy pump is reading (see [`run_commands`]).
+fn read_and_run(ex: &mut Exec<'_>, c: &mut Conn, hup: bool, busy: bool) -> Input {
+    let srv = ex.srv;
+    let qbuf_limit = srv.config.hot.client_query_buffer_limit.load(Relaxed) as usize;
+    let mut close = false;
+    let mut got = false;
+    let mut want = READ_CHUNK;
+    loop {
+        if c.start == c.end {
+            c.start = 0;
+            c.end = 0;
+        } else if c.start > 0 && c.rbuf.len() - c.end < want {
+            c.rbuf.copy_within(c.start..c.end, 0);
+            c.end -= c.start;
+            c.start = 0;
+        }
+        if c.rbuf.len() - c.end < want {
+            // A big argument gets exactly the room it asked for (which already grows at
+            // most by doubling); small reads round up to keep resizes rare.
+            let new_len = if want > READ_CHUNK {
+                c.end + want
+            } else {
+                (c.end + want).next_power_of_two()
+            };
+            c.rbuf.reserve_exact(new_len - c.rbuf.len());
+            c.rbuf.resize(new_len, 0);
+        }
+        let room = c.rbuf.len() - c.end;
+        let read = match c.tls.as_mut() {
+            None => c.stream.read(&mut c.rbuf[c.end..]),
+            Some(t) => t.read(&mut c.stream, &mut c.rbuf[c.end..]),
+        };
+        let n = match read {
+            Ok(0) => {
+                close = true;
+                break;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                close = true;
+                break;
+            }
+        };
+        got = true;
+        c.end += n;
+        c.qb_peak = c.qb_peak.max(c.end - c.start);
+        ex.wstats.net_input_bytes.add(n as u64);
+        ex.wstats.reads.add(1);
+        let (must_close, hint) = run_commands(ex, c, busy);
+        want = hint;
+        if must_close {
+            close = true;
+            break;
+        }
+        if c.client.close_after_reply {
+            break;
+        }
+        if c.end - c.start > qbuf_limit {
+            eprintln!(
+                "Closing client that reached max query buffer length (id={})",
+                c.client.id
+            );
+            close = true;
+            break;
+        }
+        if c.out.len() - c.wpos >= FLUSH_AT && !write_out(srv, c, ex.wstats) {
+            close = true;
+            break;
+        }
+        if n < room && !hup && c.tls.is_none() {
+            break;
+        }
+    }
+    if close {
+        return Input::Closed;
+    }
+    if !got {
+        return Input::Nothing;
+    }
+    let now = if ex.last_ms == 0 {
+        unix_ms()
+    } else {
+        ex.last_ms
+    };
+    c.client.shared.last_ms.store(now, Relaxed);
+    store_qbuf(c);
+    Input::Ran
+}
+
+/// What [`read_and_run`] found on a connection.
+enum Input {
+    /// Nothing to read.
+    Nothing,
+    /// Input, now run as far as it could be.
+    Ran,
+    /// The connection must close: the peer hung up, a read or write failed, or the client
+    /// broke a limit.
+    Closed,
+}
+
 /// Runs every complete command in the connection's read buffer, stopping early when the
 /// client blocks or must close. Returns (close now, bytes the next read should make room
-/// for).
-fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
+/// for). `busy`: a script on this thread holds every shard lock, so a command that would
+/// lock keys stops the run (see [`busy::must_wait`]); it runs once the script is over.
+fn run_commands(ex: &mut Exec<'_>, c: &mut Conn, busy: bool) -> (bool, usize) {
     let hot = &ex.srv.config.hot;
     let mut limits = Limits {
         max_bulk_len: hot.proto_max_bulk_len.load(Relaxed),
@@ -655,6 +765,9 @@ fn run_commands(ex: &mut Exec<'_>, c: &mut Conn) -> (bool, usize) {
                     return (true, want);
                 }
                 let args = c.parser.args(buf);
+                if busy && busy::must_wait(args) {
+                    break;
+                }
                 // CLIENT LIST shows the query buffer as the command saw it.
                 c.client.shared.qbuf.store(c.end - c.start, Relaxed);
                 let reply_start = c.out.len();
