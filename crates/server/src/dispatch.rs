@@ -156,7 +156,7 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
                 .then(|| crate::commands::persist::refuse(srv, cmd, client.multi.as_ref()))
                 .flatten()
         })
-        .or_else(|| crate::replication::refuse(srv, client, cmd, client.multi.as_ref()));
+        .or_else(|| crate::replication::refuse(srv, client, cmd, args, client.multi.as_ref()));
     if let Some(err) = refused {
         stat.rejected.add(1);
         refuse(srv, client, out, cmd, &err);
@@ -267,7 +267,7 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         // order they happened.
         let changed = ctx.dirty > 0 || (result.is_ok() && cmd.has(flags::WRITE));
         crate::propagate::end(call, ctx.client.db, cmd, args, changed);
-        crate::propagate::flush();
+        crate::propagate::flush(cmd);
     }
     let tracking = srv.keyspace.tracking();
     let ready = ctx.locked.as_mut().map(|l| {
@@ -524,11 +524,18 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
     let started_ns = unix_ns();
     let (dirty, propagation) = (ctx.dirty, crate::propagate::begin());
     // A script that started out of memory may not begin writing (Redis's
-    // scriptVerifyOOM).
-    let oom = is_script(outer)
-        .then(|| crate::evict::script_write_denied(cmd, ctx.dirty))
+    // scriptVerifyOOM), nor write on a read-only replica or without enough good replicas
+    // (scriptVerifyWriteCommandAllow).
+    let denied = is_script(outer)
+        .then(|| {
+            crate::evict::script_write_denied(cmd, ctx.dirty).or_else(|| {
+                cmd.has(flags::WRITE)
+                    .then(|| crate::replication::write_refusal(srv, ctx.client))
+                    .flatten()
+            })
+        })
         .flatten();
-    let result = match (oom, cmd.handler) {
+    let result = match (denied, cmd.handler) {
         (Some(err), _) => Err(err),
         (None, Some(handler)) => handler(ctx, args),
         (None, None) => Err(CmdError::Arity(cmd.name.to_string())),

@@ -95,8 +95,8 @@ impl Feed {
     }
 
     /// Hands `ops` to every sink that takes them, wrapped in MULTI/EXEC when a sink gets
-    /// more than one.
-    fn write(&self, buf: &[u8], ops: &[Op]) {
+    /// more than one, unless not `atomic`.
+    fn write(&self, buf: &[u8], ops: &[Op], atomic: bool) {
         let sinks = self.sinks.lock();
         for s in sinks.iter() {
             let repl = s.replication();
@@ -105,7 +105,7 @@ impl Feed {
             else {
                 continue;
             };
-            let wrap = !std::ptr::eq(first, last);
+            let wrap = atomic && !std::ptr::eq(first, last);
             if wrap {
                 s.append(first.db, b"*1\r\n$5\r\nMULTI\r\n");
             }
@@ -231,14 +231,17 @@ pub fn end(call: Call, db: usize, cmd: &Command, args: Args<'_>, changed: bool) 
     });
 }
 
-/// After a top-level command (still under its locks): hands what it produced to the
-/// sinks, wrapped in MULTI/EXEC when it is more than one command.
-pub fn flush() {
+/// After top-level command `cmd` (still under its locks): hands what it produced to the
+/// sinks, wrapped in MULTI/EXEC when it is more than one command — except for the keys
+/// RANDOMKEY and SCAN found expired, which are unrelated deletions (Redis's
+/// CMD_TOUCHES_ARBITRARY_KEYS).
+pub fn flush(cmd: &Command) {
+    let atomic = !matches!(cmd.name, "randomkey" | "scan");
     IN_COMMAND.with(|c| c.set(false));
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         if !p.ops.is_empty() {
-            FEED.write(&p.buf, &p.ops);
+            FEED.write(&p.buf, &p.ops, atomic);
         }
         p.ops.clear();
         p.buf.clear();
@@ -259,7 +262,7 @@ pub fn emit<A: AsRef<[u8]>>(db: usize, args: &[A]) {
     }
     let mut buf = Vec::new();
     encode_command(&mut buf, args);
-    FEED.write(&buf, &[Op::new(db, (0, buf.len()))]);
+    FEED.write(&buf, &[Op::new(db, (0, buf.len()))], true);
 }
 
 /// A key deleted because it expired, told by the keyspace under the key's shard lock (see

@@ -658,3 +658,65 @@ fn min_replicas_and_wait_without_replicas() {
     );
     assert_eq!(err(&mut con, &["REPLCONF", "ack"]), "ERR syntax error");
 }
+
+#[test]
+fn the_stream_carries_publish_and_unwrapped_lazy_expiry() {
+    let srv = Server::start(&[
+        "--repl-ping-replica-period",
+        "3600",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let mut con = srv.client();
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut con, &["SET", "foo1", "v", "PX", "1"]);
+    ok(&mut con, &["SET", "foo2", "v", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(5));
+    let mut repl = srv.raw();
+    repl.cmd(&[b"SYNC"]);
+    read_rdb_payload(&mut repl);
+    // PUBLISH goes to replicas (their subscribers hear it), though it changes no data.
+    assert_eq!(int(&mut con, &["PUBLISH", "ch", "hello"]), 0);
+    assert_eq!(read_command(&mut repl), ["select", "0"]);
+    assert_eq!(read_command(&mut repl), ["publish", "ch", "hello"]);
+    // Keys RANDOMKEY finds expired are deleted one by one, not as a transaction.
+    let _: Option<String> = redis::cmd("RANDOMKEY").query(&mut con).unwrap();
+    let mut dels = vec![read_command(&mut repl), read_command(&mut repl)];
+    dels.sort();
+    assert_eq!(dels, [["del", "foo1"], ["del", "foo2"]]);
+}
+
+#[test]
+fn scripts_that_may_write_need_good_replicas() {
+    let srv = Server::start(&[]);
+    let mut con = srv.client();
+    ok(&mut con, &["SET", "x", "some value"]);
+    ok(&mut con, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    // Declared read-only, or no shebang and only reads: they run.
+    let read = "#!lua flags=no-writes\nreturn redis.call('get','x')";
+    assert_eq!(
+        bulk(&mut con, &["EVAL", read, "1", "x"]).as_deref(),
+        Some("some value")
+    );
+    let legacy = "return redis.call('get','x')";
+    assert_eq!(
+        bulk(&mut con, &["EVAL", legacy, "1", "x"]).as_deref(),
+        Some("some value")
+    );
+    // A shebang without no-writes declares a writer: refused before it runs.
+    let writer = "#!lua\nreturn redis.call('get','x')";
+    assert_eq!(
+        err(&mut con, &["EVAL", writer, "1", "x"]),
+        "NOREPLICAS Not enough good replicas to write."
+    );
+    // A legacy script's write is refused where it happens.
+    let e = err(
+        &mut con,
+        &["EVAL", "return redis.call('set','x',1)", "1", "x"],
+    );
+    assert!(
+        e.starts_with("NOREPLICAS Not enough good replicas to write. script: "),
+        "{e}"
+    );
+    assert_eq!(bulk(&mut con, &["GET", "x"]).as_deref(), Some("some value"));
+}

@@ -17,23 +17,25 @@ use crate::error::CmdError;
 use crate::info::Lines;
 use crate::server::Server;
 use crate::transaction::MultiState;
+use flowkv_protocol::Args;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Refuses a command the replication state forbids, as Redis's processCommand does:
-/// writes on a read-only replica (READONLY), commands that need fresh data while a
-/// replica's link is down and `replica-serve-stale-data` is off (MASTERDOWN), and writes
-/// on a master with fewer in-sync replicas than `min-replicas-to-write` (NOREPLICAS). An
-/// EXEC counts as the commands it queued. The master's own stream is never refused.
+/// writes on a read-only replica (READONLY) or on a master with fewer in-sync replicas than
+/// `min-replicas-to-write` (NOREPLICAS), see [`write_refusal`]; and commands that need
+/// fresh data while a replica's link is down and `replica-serve-stale-data` is off
+/// (MASTERDOWN). An EXEC counts as the commands it queued, a script that declares its flags
+/// as those. The master's own stream is never refused.
 pub fn refuse(
     srv: &Server,
     client: &Client,
     cmd: &Command,
+    args: Args<'_>,
     multi: Option<&MultiState>,
 ) -> Option<CmdError> {
     let hot = &srv.config.hot;
     let replica = srv.replication.replica.is_replica();
-    let min = hot.min_replicas_to_write.load(Relaxed);
-    if !replica && min == 0 {
+    if !replica && hot.min_replicas_to_write.load(Relaxed) == 0 {
         return None;
     }
     let queued = |f: u32, all: bool| {
@@ -47,31 +49,46 @@ pub fn refuse(
         })
     };
     let exec = cmd.name == "exec";
-    let write = cmd.has(flags::WRITE) || (exec && queued(flags::WRITE, false));
-    if !replica {
-        let lag = hot.min_replicas_max_lag.load(Relaxed);
-        if write && lag > 0 && (srv.replication.master.good_replicas(lag) as u64) < min {
-            return Some(CmdError::msg(
-                "NOREPLICAS Not enough good replicas to write.",
-            ));
+    let own = crate::scripting::command_flags(cmd, args);
+    if own & flags::WRITE != 0 || (exec && queued(flags::WRITE, false)) {
+        if let Some(e) = write_refusal(srv, client) {
+            return Some(e);
         }
+    }
+    if !replica || client.shared.has_flag(flag::MASTER) {
         return None;
     }
-    if client.shared.has_flag(flag::MASTER) {
-        return None;
-    }
-    if write && hot.replica_read_only.load(Relaxed) {
-        return Some(CmdError::msg(
-            "READONLY You can't write against a read only replica.",
-        ));
-    }
-    let stale_ok = cmd.has(flags::STALE) && (!exec || queued(flags::STALE, true));
+    let stale_ok = own & flags::STALE != 0 && (!exec || queued(flags::STALE, true));
     if !srv.replication.replica.link_up()
         && !hot.replica_serve_stale_data.load(Relaxed)
         && !stale_ok
     {
         return Some(CmdError::msg(
             "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        ));
+    }
+    None
+}
+
+/// Why a write may not run now, if it may not: this is a read-only replica (READONLY; the
+/// master's own stream excepted), or a master with fewer in-sync replicas than
+/// `min-replicas-to-write` (NOREPLICAS). Checked for commands before they run and for each
+/// write a script makes.
+pub fn write_refusal(srv: &Server, client: &Client) -> Option<CmdError> {
+    let hot = &srv.config.hot;
+    if srv.replication.replica.is_replica() {
+        if hot.replica_read_only.load(Relaxed) && !client.shared.has_flag(flag::MASTER) {
+            return Some(CmdError::msg(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+        return None;
+    }
+    let min = hot.min_replicas_to_write.load(Relaxed);
+    let lag = hot.min_replicas_max_lag.load(Relaxed);
+    if min > 0 && lag > 0 && (srv.replication.master.good_replicas(lag) as u64) < min {
+        return Some(CmdError::msg(
+            "NOREPLICAS Not enough good replicas to write.",
         ));
     }
     None
