@@ -197,7 +197,7 @@ impl Worker {
             // Wake for the next blocked client's timeout, or at least every 100 ms.
             let mut wait = Duration::from_millis(if mail_left { 0 } else { 100 });
             if let Some(&(deadline, _)) = self.deadlines.first() {
-                let left = deadline.saturating_sub(unix_ms());
+                let left = (deadline + 1).saturating_sub(unix_ms());
                 wait = wait.min(Duration::from_millis(left));
             }
             if !self.postponed.is_empty() {
@@ -546,10 +546,12 @@ impl Worker {
         }
     }
 
-    /// Answers blocked clients whose timeout has passed with a null, as Redis does.
+    /// Answers blocked clients whose timeout has passed with a null, as Redis does. The
+    /// clock has millisecond steps and the deadline was taken from a truncated "now": only
+    /// once the clock is past the deadline has the whole timeout surely elapsed.
     fn expire_blocked(&mut self, now: u64) {
         while let Some(&(deadline, token)) = self.deadlines.first() {
-            if deadline > now {
+            if deadline >= now {
                 break;
             }
             self.deadlines.pop_first();
