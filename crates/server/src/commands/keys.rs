@@ -244,6 +244,10 @@ fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             n += 1;
         }
     }
+    if n == 0 {
+        // Deleting nothing changes nothing: not replayed, as in Redis.
+        ctx.prevent_propagation();
+    }
     ctx.out.int(n);
     Ok(())
 }
@@ -265,6 +269,9 @@ fn unlink(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if let Some(mut locked) = ctx.locked.take() {
             ctx.srv.watches.touch_changed(&mut locked);
         }
+    }
+    if removed.is_empty() {
+        ctx.prevent_propagation();
     }
     ctx.out.int(removed.len() as i64);
     crate::commands::server::free_entries_async(removed);

@@ -338,6 +338,8 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 None => ctx.out.null(),
                 Some(_) => ctx.out.set(0),
             }
+            // Nothing popped, nothing changed: nothing to replay.
+            ctx.prevent_propagation();
             return Ok(());
         };
         let Some(ValueMut::Set(s)) = e.value_mut() else {
