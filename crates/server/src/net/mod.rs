@@ -427,6 +427,25 @@ impl Worker {
     /// Reads and runs what connection `key` sent (see [`read_and_run`]), then closes it,
     /// or counts its memory, tracks it if it blocked and writes its replies.
     fn on_readable(&mut self, key: usize, hup: bool) {
+        let ran = self.run_on(key, |ex, c| {
+            let read = read_and_run(ex, c, hup, false);
+            if matches!(read, Input::Closed) {
+                return true;
+            }
+            account(ex.srv, c);
+            false
+        });
+        if let Some(close) = ran {
+            self.settle(key, close);
+        }
+    }
+
+    /// Runs `f` on connection `key` (if open) with this worker's command executor.
+    fn run_on<R>(
+        &mut self,
+        key: usize,
+        f: impl FnOnce(&mut Exec<'_>, &mut Conn) -> R,
+    ) -> Option<R> {
         let srv = self.srv.clone();
         let mut ex = Exec {
             srv: &srv,
@@ -434,17 +453,7 @@ impl Worker {
             kstats: &mut self.kstats,
             last_ms: 0,
         };
-        let Some(close) = with_conn(&self.conns, key, |c| {
-            let read = read_and_run(&mut ex, c, hup, false);
-            if matches!(read, Input::Closed) {
-                return true;
-            }
-            account(&srv, c);
-            false
-        }) else {
-            return;
-        };
-        self.settle(key, close);
+        with_conn(&self.conns, key, |c| f(&mut ex, c))
     }
 
     /// After a connection ran commands: closes it if it must, else tracks it if it
@@ -505,22 +514,15 @@ impl Worker {
     /// Runs the commands a connection held back (behind a blocking command, or by CLIENT
     /// PAUSE) and then writes, closes or tracks it as it now stands.
     fn resume(&mut self, key: usize) {
-        let srv = self.srv.clone();
-        let mut ex = Exec {
-            srv: &srv,
-            wstats: &srv.workers[self.id],
-            kstats: &mut self.kstats,
-            last_ms: 0,
-        };
-        let Some(close) = with_conn(&self.conns, key, |c| {
-            let (close, _) = run_commands(&mut ex, c, false);
+        let ran = self.run_on(key, |ex, c| {
+            let (close, _) = run_commands(ex, c, false);
             c.client.shared.last_ms.store(unix_ms(), Relaxed);
             store_qbuf(c);
             close
-        }) else {
-            return;
-        };
-        self.settle(key, close);
+        });
+        if let Some(close) = ran {
+            self.settle(key, close);
+        }
     }
 
     /// Runs the commands CLIENT PAUSE postponed once the pause has ended or changed (a
