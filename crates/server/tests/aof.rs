@@ -300,7 +300,16 @@ fn redis_server(dir: &Path) -> Option<(std::process::Child, u16)> {
     let port = common::free_port();
     let child = std::process::Command::new("/usr/bin/redis-server")
         .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
-        .args(["--appendonly", "yes", "--save", ""])
+        // `always`: with everysec, Redis may postpone a write behind a running fsync and
+        // reply first, so the kill below could lose it.
+        .args([
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--appendfsync",
+            "always",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .ok()?;
