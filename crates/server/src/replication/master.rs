@@ -450,12 +450,20 @@ fn feed(srv: &Server) {
             .links
             .iter()
             .any(|l| matches!(*l.phase.lock(), Phase::Transfer { .. }));
-        let waiting = !m.waits.lock().is_empty();
-        m.wake.wait(Duration::from_millis(if sending || waiting {
-            1
-        } else {
-            100
-        }));
+        // RDB chunks go out as the connection drains; a WAIT is woken by ACKs, or else at
+        // its deadline.
+        let mut wait_ms = if sending { 1 } else { 100 };
+        let first_deadline = m
+            .waits
+            .lock()
+            .iter()
+            .map(|w| w.deadline_ms)
+            .filter(|&d| d != 0)
+            .min();
+        if let Some(d) = first_deadline {
+            wait_ms = wait_ms.min((d + 1).saturating_sub(unix_ms()));
+        }
+        m.wake.wait(Duration::from_millis(wait_ms));
         let size = srv.config.get_u64("repl-backlog-size");
         m.stream.backlog_size.store(size as usize, Relaxed);
         start_snapshot(srv);
@@ -485,7 +493,9 @@ fn answer_waits(srv: &Server) {
     let mut waits = m.waits.lock();
     waits.retain(|w| {
         let acked = m.acked(w.offset);
-        if acked < w.count && (w.deadline_ms == 0 || now < w.deadline_ms) {
+        // As for blocked clients, the deadline came from a truncated "now": it has surely
+        // passed only once the clock is beyond it.
+        if acked < w.count && (w.deadline_ms == 0 || now <= w.deadline_ms) {
             return true;
         }
         let mut reply = Vec::new();
