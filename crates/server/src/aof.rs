@@ -755,7 +755,7 @@ fn load_preamble<R: std::io::Read>(ctx: &mut Ctx<'_>, r: R, at_start: bool) -> R
         0,
         |db, e| {
             match ctx.locked.as_mut() {
-                Some(locked) => drop(locked.db(db, now, &mut stats).insert(e)),
+                Some(locked) => drop(locked.db(db, now, &mut stats).replace(e)),
                 None => batch.push((db, e)),
             }
             if batch.len() >= LOAD_BATCH {

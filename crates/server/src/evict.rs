@@ -196,6 +196,8 @@ pub fn refresh(srv: &Server) {
     }
     ev.lazy.store(bits, Relaxed);
     srv.keyspace.set_lazy_expire(bits & lazy::EXPIRE != 0);
+    srv.keyspace
+        .set_lazy_server_del(bits & lazy::SERVER_DEL != 0);
     let lfu = (policy.rank() == Rank::Lfu).then(|| Lfu {
         log_factor: cfg.get_u64("lfu-log-factor").min(u64::from(u32::MAX >> 1)) as u32,
         decay_minutes: cfg.get_u64("lfu-decay-time").min(u64::from(u32::MAX >> 1)) as u32,

@@ -248,6 +248,101 @@ fn lazyfree_lazy_expire_frees_big_expired_values_in_the_background() {
 }
 
 #[test]
+fn lazyfree_lazy_server_del_frees_replaced_values_in_the_background() {
+    let s = Server::start(&[]);
+    let mut con = s.client();
+    let big_list = |con: &mut Connection, key: &str| {
+        let mut cmd = redis::cmd("RPUSH");
+        cmd.arg(key);
+        for i in 0..1000 {
+            cmd.arg(i);
+        }
+        let _: i64 = cmd.query(con).unwrap();
+    };
+    let lazyfreed = |con: &mut Connection| num(&info(con, &["memory"]), "lazyfreed_objects");
+    // Each way a command replaces or deletes a value as a side effect: SET over it, RENAME
+    // onto it, a *STORE over it, a *STORE of an empty result, RESTORE REPLACE.
+    let replace_all = |con: &mut Connection| {
+        for k in ["set", "renamed", "stored", "emptied", "restored"] {
+            let _: i64 = redis::cmd("DEL").arg(k).query(con).unwrap();
+            big_list(con, k);
+        }
+        let _: () = redis::cmd("SET").arg("set").arg("v").query(con).unwrap();
+        let _: () = redis::cmd("SET").arg("src").arg("s").query(con).unwrap();
+        let _: () = redis::cmd("RENAME")
+            .arg("src")
+            .arg("renamed")
+            .query(con)
+            .unwrap();
+        let _: i64 = redis::cmd("SADD").arg("a").arg("x").query(con).unwrap();
+        let _: i64 = redis::cmd("SUNIONSTORE")
+            .arg("stored")
+            .arg("a")
+            .query(con)
+            .unwrap();
+        let _: i64 = redis::cmd("SINTERSTORE")
+            .arg("emptied")
+            .arg("a")
+            .arg("missing")
+            .query(con)
+            .unwrap();
+        let dump: Vec<u8> = redis::cmd("DUMP").arg("a").query(con).unwrap();
+        let _: () = redis::cmd("RESTORE")
+            .arg("restored")
+            .arg(0)
+            .arg(dump)
+            .arg("REPLACE")
+            .query(con)
+            .unwrap();
+        // The new values are in place whichever thread frees the old ones.
+        let kinds: Vec<String> = ["set", "renamed", "stored", "restored"]
+            .iter()
+            .map(|k| redis::cmd("TYPE").arg(k).query(con).unwrap())
+            .collect();
+        assert_eq!(kinds, ["string", "string", "set", "set"]);
+        let emptied: i64 = redis::cmd("EXISTS").arg("emptied").query(con).unwrap();
+        assert_eq!(emptied, 0);
+    };
+    // Off (the default): freed in place.
+    replace_all(&mut con);
+    assert_eq!(lazyfreed(&mut con), 0);
+    // On: the five big lists go to the lazy-free thread; small values (the string SET
+    // replaces in "renamed"'s place…) do not.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("lazyfree-lazy-server-del")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    replace_all(&mut con);
+    assert!(eventually(5, || lazyfreed(&mut con) == 5));
+    // EXPIRE with a time in the past deletes at once, freed as lazyfree-lazy-expire says.
+    big_list(&mut con, "past");
+    let _: i64 = redis::cmd("EXPIRE")
+        .arg("past")
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(lazyfreed(&mut con), 5);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("lazyfree-lazy-expire")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    big_list(&mut con, "past");
+    let _: i64 = redis::cmd("EXPIRE")
+        .arg("past")
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert!(eventually(5, || lazyfreed(&mut con) == 6));
+    let gone: i64 = redis::cmd("EXISTS").arg("past").query(&mut con).unwrap();
+    assert_eq!(gone, 0);
+}
+
+#[test]
 fn flushdb_and_flushall_sync_and_async() {
     let s = Server::start(&[]);
     let mut con = s.client();

@@ -307,10 +307,10 @@ impl Entry {
         self.ptr = NonNull::new(p).expect("entry pointer is non-null");
     }
 
-    /// Replaces the allocation with `new`, keeping the table tag. The old one is dropped.
-    fn replace(&mut self, mut new: Entry) {
+    /// Replaces the allocation with `new`, keeping the table tag. Returns the old one.
+    fn replace(&mut self, mut new: Entry) -> Entry {
         new.set_tag(self.tag());
-        *self = new;
+        mem::replace(self, new)
     }
 
     /// Frees the allocation without dropping the stored value, which the caller has moved
@@ -357,7 +357,8 @@ impl Entry {
                 self.key(),
                 Payload::Inline(self.string_bytes()),
             );
-            return self.replace(new);
+            drop(self.replace(new));
+            return;
         };
         // SAFETY: the value is moved bit for bit into the new allocation and the old one is
         // then freed without dropping it (`free_moved`), so it is dropped exactly once.
@@ -469,19 +470,22 @@ impl Entry {
     }
 
     /// Replaces the value with a string, stored inline. The TTL and LRU bits are kept.
-    pub fn set_string(&mut self, val: &[u8]) {
+    /// Returns the displaced entry when the new string did not fit in place, for the caller
+    /// to free (a big collection SET over may go to the lazy-free thread).
+    pub fn set_string(&mut self, val: &[u8]) -> Option<Entry> {
         if self.is_inline() && self.val_len() == val.len() {
             let off = self.key_off() + self.key_len();
             // SAFETY: the inline value occupies exactly `val.len()` bytes at `off`, nothing
             // borrows them (`&mut self`), and `val` cannot point into our allocation while
             // `self` is mutably borrowed.
             unsafe { ptr::copy_nonoverlapping(val.as_ptr(), self.base().add(off), val.len()) };
-            return;
+            return None;
         }
         let new = Entry::new_string(self.key(), val, self.expire_at(), self.meta());
         let snap = self.snap_mark();
-        self.replace(new);
+        let old = self.replace(new);
         self.set_snap_mark(snap);
+        Some(old)
     }
 
     /// Replaces the value with a non-inline one. The TTL and LRU bits are kept.
@@ -507,7 +511,7 @@ impl Entry {
                     self.key(),
                     Payload::Value(value),
                 );
-                self.replace(new);
+                drop(self.replace(new));
             }
         }
     }

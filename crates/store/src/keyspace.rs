@@ -305,6 +305,9 @@ pub struct Keyspace {
     /// see [`Keyspace::set_lazy_free`].
     lazy_free: OnceLock<fn(Entry)>,
     lazy_expire: AtomicBool,
+    /// `lazyfree-lazy-server-del`: values a command replaces or deletes as a side effect
+    /// (SET over a big list, *STORE, RENAME's target, RESTORE REPLACE…) use `lazy_free`.
+    lazy_server_del: AtomicBool,
     /// Notification classes whose events are recorded (0, the usual case, records none):
     /// see [`Keyspace::set_notify_classes`].
     notify: AtomicU32,
@@ -396,6 +399,7 @@ impl Keyspace {
             expire_log: OnceLock::new(),
             lazy_free: OnceLock::new(),
             lazy_expire: AtomicBool::new(false),
+            lazy_server_del: AtomicBool::new(false),
             notify: AtomicU32::new(0),
             untracked: Mutex::new(Vec::new()),
             swept: Mutex::new(Vec::new()),
@@ -549,10 +553,28 @@ impl Keyspace {
         self.lazy_expire.store(on, Relaxed);
     }
 
+    /// `lazyfree-lazy-server-del`: values replaced or deleted as a side effect of a command
+    /// are freed by the lazy-free function rather than under the shard lock.
+    pub fn set_lazy_server_del(&self, on: bool) {
+        self.lazy_server_del.store(on, Relaxed);
+    }
+
     /// Frees an entry deleted because it expired, lazily if so configured.
     fn free_expired(&self, e: Entry) {
+        self.free_lazily_if(&self.lazy_expire, e);
+    }
+
+    /// Frees an entry a command replaced or deleted as a side effect, lazily if so
+    /// configured.
+    fn free_replaced(&self, e: Entry) {
+        self.free_lazily_if(&self.lazy_server_del, e);
+    }
+
+    /// Hands `e` to the lazy-free function if `setting` is on (and one is installed), else
+    /// frees it here.
+    fn free_lazily_if(&self, setting: &AtomicBool, e: Entry) {
         match self.lazy_free.get() {
-            Some(free) if self.lazy_expire.load(Relaxed) => free(e),
+            Some(free) if setting.load(Relaxed) => free(e),
             _ => drop(e),
         }
     }
@@ -1280,8 +1302,22 @@ impl Keys<'_, '_> {
         }
     }
 
-    /// Inserts or replaces a whole entry. Returns the previous live entry.
-    pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
+    /// Inserts or replaces a whole entry (a command's store: SORT STORE, *STORE, RESTORE…).
+    /// Returns true if it replaced a live key, whose value is freed as
+    /// `lazyfree-lazy-server-del` says.
+    pub fn insert(&mut self, entry: Entry) -> bool {
+        match self.replace(entry) {
+            Some(old) => {
+                self.locked.ks.free_replaced(old);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Inserts or replaces a whole entry. Returns the previous live entry, for the caller
+    /// to inspect (loaders report a duplicate key with it).
+    pub fn replace(&mut self, mut entry: Entry) -> Option<Entry> {
         entry.set_lru(self.lru);
         self.note_touched(entry.key());
         let waiters = self.locked.ks.waiters.load(Relaxed) > 0;
@@ -1317,6 +1353,7 @@ impl Keys<'_, '_> {
         let mut was_expired = false;
         let mut created = false;
         let mut was_stream = false;
+        let mut displaced = None;
         if let Some(e) = db.dict.get_mut(h, key) {
             snapshot::preserve(&db.snap, db.mark, e);
             was_expired = e.is_expired(now);
@@ -1329,7 +1366,7 @@ impl Keys<'_, '_> {
             } else {
                 expire
             };
-            e.set_string(val);
+            displaced = e.set_string(val);
             let bits = if was_expired {
                 lru
             } else {
@@ -1364,6 +1401,13 @@ impl Keys<'_, '_> {
         if was_stream && self.locked.ks.waiters.load(Relaxed) > 0 {
             self.locked.ready.push((dbi, key.into()));
         }
+        if let Some(old) = displaced {
+            if was_expired {
+                self.locked.ks.free_expired(old);
+            } else {
+                self.locked.ks.free_replaced(old);
+            }
+        }
         if was_expired {
             self.count_expired(key);
         }
@@ -1383,6 +1427,32 @@ impl Keys<'_, '_> {
             self.note_stream_gone(live.as_ref());
         }
         live
+    }
+
+    /// Deletes a key as a side effect of a command (a *STORE of an empty result, RESTORE
+    /// REPLACE…): like [`Keys::remove`], but the value is freed as
+    /// `lazyfree-lazy-server-del` says. Returns true if a live key was deleted.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        match self.remove(key) {
+            Some(old) => {
+                self.locked.ks.free_replaced(old);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a key whose new deadline has already passed (EXPIRE with a time in the past,
+    /// GETEX EXAT…): like [`Keys::remove`], but the value is freed as
+    /// `lazyfree-lazy-expire` says, as Redis does. Returns true if a live key was deleted.
+    pub fn delete_expired(&mut self, key: &[u8]) -> bool {
+        match self.remove(key) {
+            Some(old) => {
+                self.locked.ks.free_expired(old);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sets or clears a key's TTL. Returns false if the key does not exist.
@@ -1766,7 +1836,7 @@ mod tests {
         );
         assert_eq!(k.read(b"s").and_then(Entry::string), Some(&b"new"[..]));
         k.insert(Entry::new_string(b"i", b"1", Some(60), 0));
-        assert!(k.insert(Entry::new_string(b"i", b"2", None, 0)).is_none());
+        assert!(!k.insert(Entry::new_string(b"i", b"2", None, 0)));
         assert_eq!(stats.expired_keys, 2);
         drop(l);
         assert_eq!(ks.db_sizes()[0], (2, 0));

@@ -364,7 +364,7 @@ fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         let dest = args.get(2);
         let changed = if res.is_empty() {
-            keys.remove(dest).is_some()
+            keys.delete(dest)
         } else {
             keys.set_string(dest, &res, Expire::Clear);
             true

@@ -242,7 +242,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit) -> CmdResult {
             "expire"
         }
         None => {
-            keys.remove(key);
+            keys.delete_expired(key);
             "del"
         }
     };

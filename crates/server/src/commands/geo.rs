@@ -723,7 +723,7 @@ fn run_search(
 
 /// Deletes a store destination for an empty result; returns the change count (0 or 1).
 fn deleted_store(keys: &mut Keys<'_, '_>, dst: &[u8]) -> u64 {
-    let deleted = keys.remove(dst).is_some();
+    let deleted = keys.delete(dst);
     if deleted {
         keys.notify(GENERIC, "del", dst);
     }

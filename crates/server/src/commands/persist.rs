@@ -311,7 +311,7 @@ pub fn load(
     load_file(
         srv,
         merge,
-        |db, e| Ok(locked.db(db, now, &mut stats).insert(e)),
+        |db, e| Ok(locked.db(db, now, &mut stats).replace(e)),
         || Ok(()),
     )
 }
@@ -420,7 +420,7 @@ pub(crate) fn insert_batch(
     let mut stats = KeyStats::default();
     let (now, mut dup) = (unix_ms(), None);
     for (db, e) in batch.drain(..) {
-        if let Some(old) = locked.db(db, now, &mut stats).insert(e) {
+        if let Some(old) = locked.db(db, now, &mut stats).replace(e) {
             dup.get_or_insert((db, old));
         }
     }
@@ -718,7 +718,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             RestoreError::Data(_) => CmdError::msg("ERR Bad data format"),
         })?;
     let mut keys = ctx.keys();
-    let deleted = o.replace && keys.remove(key).is_some();
+    let deleted = o.replace && keys.delete(key);
     let expire_at = match ttl {
         0 => None,
         t if o.absttl => Some(t as u64),

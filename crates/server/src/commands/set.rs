@@ -223,7 +223,7 @@ fn s_emptied(keys: &mut Keys<'_, '_>, key: &[u8]) -> bool {
 /// Returns true if the keyspace changed.
 fn store(keys: &mut Keys<'_, '_>, key: &[u8], set: SetValue) -> bool {
     if set.is_empty() {
-        keys.remove(key).is_some()
+        keys.delete(key)
     } else {
         keys.insert(Entry::new_value(key, Value::Set(Box::new(set)), None, 0));
         true

@@ -470,7 +470,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult 
         keys.insert(Entry::new_value(dst, Value::List(Box::new(list)), None, 0));
         keys.notify(LIST, "sortstore", dst);
         total as u64
-    } else if keys.remove(dst).is_some() {
+    } else if keys.delete(dst) {
         keys.notify(GENERIC, "del", dst);
         1
     } else {

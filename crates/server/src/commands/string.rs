@@ -510,7 +510,7 @@ fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let mut keys = ctx.keys();
         match (o.expire, at) {
             (Some((TtlUnit::ExAt | TtlUnit::PxAt, _)), Some(at)) if at <= now => {
-                (keys.remove(key).is_some(), "del")
+                (keys.delete_expired(key), "del")
             }
             (_, Some(at)) => (keys.set_expire(key, Some(at)), "expire"),
             _ if o.persist && had_ttl => (keys.set_expire(key, None), "persist"),

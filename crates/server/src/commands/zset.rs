@@ -445,7 +445,7 @@ fn reply_pairs<'a>(
 fn store_zset(ctx: &mut Ctx<'_>, key: &[u8], z: ZSetValue, event: &'static str) {
     let mut keys = ctx.keys();
     let changed = if z.is_empty() {
-        let deleted = keys.remove(key).is_some();
+        let deleted = keys.delete(key);
         if deleted {
             keys.notify(GENERIC, "del", key);
         }
