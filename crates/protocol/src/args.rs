@@ -172,6 +172,15 @@ impl OwnedArgs {
         Self::default()
     }
 
+    /// True if an argument of `len` bytes can be pushed without passing the 4 GiB
+    /// limit, for callers that must not panic (see [`OwnedArgs::push`]).
+    pub fn fits(&self, len: usize) -> bool {
+        self.data
+            .len()
+            .checked_add(len)
+            .is_some_and(|end| u32::try_from(end).is_ok())
+    }
+
     /// Appends one argument. Panics if the total size would exceed 4 GiB
     /// (see the module docs: offsets are `u32`).
     pub fn push(&mut self, arg: &[u8]) {

@@ -188,6 +188,25 @@ fn keys_argv_and_conversions_resp2() {
             "redis.call('select','1'); return redis.call('exists','x')",
             ":0\r\n",
         ),
+        // Lua -> Redis arguments: numbers as %.17g prints them, as Redis converts them.
+        // (Lua shares one constant for 0 and -0.0 in a chunk, so LRANGE gets strings.)
+        (
+            "redis.call('rpush','nums',1e17,3.0,0.1,-0.0,7) return redis.call('lrange','nums','0','-1')",
+            "*5\r\n$5\r\n1e+17\r\n$1\r\n3\r\n$19\r\n0.10000000000000001\r\n$2\r\n-0\r\n$1\r\n7\r\n",
+        ),
+        // Thousands of arguments, as `unpack` spreads them.
+        (
+            "local t = {} for i = 1, 5000 do t[i] = i end return redis.call('sadd','many',unpack(t))",
+            ":5000\r\n",
+        ),
+        (
+            "return redis.pcall('set','k',{}).err",
+            "$63\r\nERR Lua redis lib command arguments must be strings or integers\r\n",
+        ),
+        (
+            "return redis.pcall().err",
+            "$64\r\nERR Please specify at least one argument for this redis lib call\r\n",
+        ),
     ] {
         r.cmd(&[b"EVAL", script.as_bytes(), b"0"]);
         r.expect(reply);

@@ -98,7 +98,9 @@ pub struct Script {
 
 #[derive(Default)]
 struct ScriptCache {
-    scripts: HashMap<String, Arc<Script>>,
+    /// Looked up on every EVALSHA, so hashed with ahash (randomly seeded like SipHash, and
+    /// cheaper on a 40-byte key).
+    scripts: HashMap<String, Arc<Script>, ahash::RandomState>,
     /// Bytes of script bodies (INFO used_memory_scripts_eval).
     bytes: usize,
 }

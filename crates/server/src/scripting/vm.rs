@@ -5,16 +5,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_int;
 use std::fmt;
-use std::io::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use flowkv_protocol::{format_double, Args, OwnedArgs, Proto};
-use mlua::{
-    FromLua, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, Variadic,
-    VmState,
-};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use super::reply::{error_table, error_text, Decoder, Writer};
 use super::{sflags, FunctionInfo, Library, RUNNING};
@@ -127,17 +124,17 @@ thread_local! {
     static FUNC_VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
     /// Lua memory of this thread's interpreters, refreshed after each script.
     static LUA_MEMORY: Cell<[usize; 2]> = const { Cell::new([0; 2]) };
-    /// The arguments of the `redis.call` being read: [`CallArg`] converts them one at a time
-    /// as mlua takes them off the Lua stack (a call may have thousands, more than mlua can
-    /// hold as values at once) into this reused buffer; the flag marks an argument that is
-    /// neither a string nor a number.
+    /// The arguments of the `redis.call` being read: [`collect_call_args`] copies them off
+    /// the Lua stack into this reused buffer; the flag marks an argument that is neither a
+    /// string nor a number.
     static CALL_ARGS: RefCell<(OwnedArgs, bool)> = RefCell::new((OwnedArgs::new(), false));
     /// The running script's name and command line, kept here (buffers reused) and shown to
     /// other threads (FUNCTION STATS) only once the script has run long enough for the count
     /// hook to fire: before that, as in Redis, nobody else can see it running.
-    /// The running script's `redis.call`, a function scoped to the run (it borrows the
-    /// calling command's context).
-    static CALL_FN: RefCell<Option<Function>> = const { RefCell::new(None) };
+    /// What the running script's `redis.call` works on: set by [`CallStateGuard`] for the
+    /// length of one run, null otherwise.
+    static CALL_STATE: Cell<*const RefCell<CallState<'static, 'static>>> =
+        const { Cell::new(std::ptr::null()) };
     static CURRENT: RefCell<(String, OwnedArgs)> = RefCell::new((String::new(), OwnedArgs::new()));
     static PUBLISHED: Cell<bool> = const { Cell::new(false) };
 }
@@ -176,10 +173,11 @@ pub struct Vm {
     env_meta: Table,
     globals_view: Table,
     load_api: Option<Table>,
-    /// `runner(f, keys, args, pass_args)`: calls `f` under xpcall with the error handler.
+    /// `runner(f, how)`: calls `f` under xpcall with the error handler; `how` is one of
+    /// [`Run`]'s values.
     runner: Function,
     /// Compiled scripts by SHA1 (Eval) or functions by lower-case name (Functions).
-    compiled: HashMap<String, (Function, u32)>,
+    compiled: HashMap<String, (Function, u32), ahash::RandomState>,
     /// Generation of the scripts / libraries `compiled` was built from.
     gen: u64,
 }
@@ -222,7 +220,7 @@ const ALLOWED_GLOBALS: &[&str] = &[
 /// globals, `setmetatable`/`rawset` that refuse protected tables, Redis's `pcall` (error
 /// tables become their message), `loadstring` refusing bytecode, and the xpcall runner.
 const SANDBOX: &str = r#"
-local G, ro_error, global_error, errmsg, handler, ro_plain = ...
+local G, ro_error, global_error, errmsg, handler, ro_plain, arrays = ...
 local rawsetmt, rawgetmt, rawset_, rawpcall, rawloadstring, xpcall_ =
     setmetatable, getmetatable, rawset, pcall, loadstring, xpcall
 local type_, select_ = type, select
@@ -263,11 +261,17 @@ end
 local env, env_meta = protect(G)
 G._G = env
 rawsetmt(G, {__index = global_error, __newindex = ro_error, __metatable = false})
-local function runner(f, keys, args, pass)
-    if pass then
-        return xpcall_(function() return f(keys, args) end, handler)
+local function runner(f, how)
+    if how == 0 then
+        return xpcall_(f, handler)
     end
-    return xpcall_(f, handler)
+    local keys, args = arrays()
+    if how == 1 then
+        rawset_(G, 'KEYS', keys)
+        rawset_(G, 'ARGV', args)
+        return xpcall_(f, handler)
+    end
+    return xpcall_(function() return f(keys, args) end, handler)
 end
 return env, env_meta, protect, runner
 "#;
@@ -343,6 +347,9 @@ impl Vm {
                 errmsg,
                 handler,
                 ro_plain,
+                // SAFETY: `push_key_arg_arrays` follows Lua's C function protocol (see its
+                // SAFETY notes).
+                unsafe { lua.create_c_function(push_key_arg_arrays)? },
             ))?;
         let globals_view = g.clone();
         let load_api = match mode {
@@ -376,7 +383,7 @@ impl Vm {
             globals_view,
             load_api,
             runner,
-            compiled: HashMap::new(),
+            compiled: HashMap::default(),
             gen,
         })
     }
@@ -423,9 +430,7 @@ impl Vm {
                 started_ms: unix_ms(),
             })
         });
-        let result = self
-            .runner
-            .call::<(bool, Value)>((f, Value::Nil, Value::Nil, false));
+        let result = self.runner.call::<(bool, Value)>((f, Run::Load as u8));
         HOOK.with(|h| h.set(HookState::Idle));
         let registered = REGISTERING
             .with(|r| r.borrow_mut().take())
@@ -568,9 +573,14 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
             error_table(lua, text.as_bytes(), false)?
         }
     };
+    // The position is that of the Lua code that raised it or called the C function that
+    // did (`redis.call` is two C frames: its argument collector and the Rust function).
     let mut level = 1;
-    if lua.inspect_stack(1).is_some_and(|d| d.source().what == "C") {
-        level = 2;
+    while lua
+        .inspect_stack(level)
+        .is_some_and(|d| d.source().what == "C")
+    {
+        level += 1;
     }
     while lua
         .inspect_stack(level)
@@ -637,14 +647,9 @@ fn version_num(v: &str) -> i64 {
 /// The run-time `redis` table.
 fn redis_api(lua: &Lua, mode: Mode) -> mlua::Result<Table> {
     let r = lua.create_table()?;
-    r.raw_set(
-        "call",
-        lua.create_function(|_, _: Variadic<CallArg>| dispatch_call(true))?,
-    )?;
-    r.raw_set(
-        "pcall",
-        lua.create_function(|_, _: Variadic<CallArg>| dispatch_call(false))?,
-    )?;
+    let run = lua.create_function(dispatch_call)?;
+    r.raw_set("call", collecting_args(lua, run.clone(), true)?)?;
+    r.raw_set("pcall", collecting_args(lua, run, false)?)?;
     add_log_and_version(lua, &r)?;
     r.raw_set(
         "setresp",
@@ -731,17 +736,15 @@ fn redis_api(lua: &Lua, mode: Mode) -> mlua::Result<Table> {
     ] {
         r.raw_set(name, v)?;
     }
-    r.raw_set(
-        "acl_check_cmd",
-        lua.create_function(|_, _: Variadic<CallArg>| {
-            with_call_args(|args| match table().lookup(args?) {
-                Lookup::Found(..) => Ok(true),
-                _ => Err(table_error(
-                    "Invalid command passed to redis.acl_check_cmd()",
-                )),
-            })
-        })?,
-    )?;
+    let check = lua.create_function(|_, _: bool| {
+        with_call_args(|args| match table().lookup(args?) {
+            Lookup::Found(..) => Ok(true),
+            _ => Err(table_error(
+                "Invalid command passed to redis.acl_check_cmd()",
+            )),
+        })
+    })?;
+    r.raw_set("acl_check_cmd", collecting_args(lua, check, false)?)?;
     if mode == Mode::Eval {
         r.raw_set(
             "replicate_commands",
@@ -927,38 +930,93 @@ fn named_registration(arg: Option<&Value>) -> mlua::Result<(FunctionInfo, Functi
     ))
 }
 
-/// One `redis.call` argument, appended to [`CALL_ARGS`] as mlua reads it from the Lua
-/// stack: strings as they are, numbers as Lua prints them (`%.17g`), anything else marked
-/// as refused.
-struct CallArg;
-
-impl FromLua for CallArg {
-    fn from_lua(v: Value, _: &Lua) -> mlua::Result<Self> {
-        CALL_ARGS.with(|c| {
-            let (args, refused) = &mut *c.borrow_mut();
-            match v {
-                Value::String(s) => args.push(&s.as_bytes()),
-                Value::Integer(i) => {
-                    let mut buf = [0u8; 24];
-                    let mut w = &mut buf[..];
-                    let _ = write!(w, "{i}");
-                    let n = 24 - w.len();
-                    args.push(&buf[..n]);
-                }
-                Value::Number(n) => {
-                    let mut num = Vec::new();
-                    format_double(n, &mut num);
-                    args.push(&num);
-                }
-                _ => *refused = true,
-            }
-        });
-        Ok(CallArg)
+/// A Lua function that copies its arguments into [`CALL_ARGS`] (see [`collect_call_args`])
+/// and then calls `run(flag)`: `redis.call`, `redis.pcall` and `redis.acl_check_cmd`.
+///
+/// Why a C closure: mlua would turn each argument into a reference-counted `Value` first,
+/// about 600 instructions an argument; reading them off the Lua stack costs a tenth of that.
+fn collecting_args(lua: &Lua, run: Function, flag: bool) -> mlua::Result<Function> {
+    // SAFETY: `exec_raw` runs the closure in a protected call with `run` and `flag` as the
+    // only values on the stack; `lua_pushcclosure` pops exactly those two as upvalues and
+    // pushes the closure, which `exec_raw` returns as the `Function`. No Rust value with a
+    // destructor is live in the closure, so a Lua memory error unwinding it is harmless.
+    unsafe {
+        lua.exec_raw((run, flag), |state| {
+            mlua::ffi::lua_pushcclosure(state, call_entry, 2)
+        })
     }
 }
 
-/// Runs `f` on the command line that [`CallArg`] collected for one call (or Redis's error
-/// for it), then empties the buffer, keeping its memory for the next call.
+/// The body of [`collecting_args`]'s closures: collects the arguments, then returns what
+/// `upvalue1(upvalue2)` returns (errors it raises propagate to the script as they are).
+unsafe extern "C-unwind" fn call_entry(state: *mut mlua::ffi::lua_State) -> c_int {
+    use mlua::ffi;
+    // SAFETY: Lua calls this with a valid state whose stack holds the call's arguments and
+    // has at least LUA_MINSTACK free slots, of which two are used after clearing it. The
+    // upvalues are the two `collecting_args` set. `lua_call` may raise a Lua error, which
+    // leaves this frame by longjmp: nothing in it needs dropping (collection has finished
+    // and returned), so that skips no destructor.
+    unsafe {
+        collect_call_args(state);
+        ffi::lua_settop(state, 0);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        ffi::lua_call(state, 1, 1);
+    }
+    1
+}
+
+/// Appends the arguments on the Lua stack to [`CALL_ARGS`], as Redis converts them: strings
+/// as they are, numbers as `%.17g` prints them; anything else marks the call as refused.
+///
+/// # Safety
+/// `state` must be the running C function's state. Nothing here raises a Lua error: it
+/// only reads types, numbers and strings that already are strings (no conversion, so no
+/// allocation), and it cannot panic (the buffer's size is checked before a push).
+unsafe fn collect_call_args(state: *mut mlua::ffi::lua_State) {
+    use mlua::ffi;
+    CALL_ARGS.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return;
+        };
+        let (args, refused) = &mut *c;
+        // Left over only if a call failed between collecting and running (a C stack
+        // overflow): never let them prefix this call's.
+        args.clear();
+        *refused = false;
+        let mut number = Vec::new();
+        // SAFETY (all calls below): indexes 1..=top are valid stack slots of `state`.
+        let top = unsafe { ffi::lua_gettop(state) };
+        for i in 1..=top {
+            let arg: &[u8] = match unsafe { ffi::lua_type(state, i) } {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0;
+                    let p = unsafe { ffi::lua_tolstring(state, i, &mut len) };
+                    // SAFETY: a string value's bytes stay valid while it is on the stack,
+                    // which outlasts this loop.
+                    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+                }
+                ffi::LUA_TNUMBER => {
+                    number.clear();
+                    format_double(unsafe { ffi::lua_tonumber(state, i) }, &mut number);
+                    &number
+                }
+                _ => {
+                    *refused = true;
+                    continue;
+                }
+            };
+            if !args.fits(arg.len()) {
+                *refused = true;
+                return;
+            }
+            args.push(arg);
+        }
+    });
+}
+
+/// Runs `f` on the command line that [`collect_call_args`] collected for one call (or
+/// Redis's error for it), then empties the buffer, keeping its memory for the next call.
 fn with_call_args<R>(f: impl FnOnce(mlua::Result<Args<'_>>) -> R) -> R {
     let (owned, refused) = CALL_ARGS.with(|c| {
         let (args, refused) = &mut *c.borrow_mut();
@@ -982,16 +1040,26 @@ fn with_call_args<R>(f: impl FnOnce(mlua::Result<Args<'_>>) -> R) -> R {
     r
 }
 
-/// `redis.call` / `redis.pcall`, once [`CallArg`] has read the arguments: hands them to the
-/// running script's scoped function (a C function itself calls it, so error positions
-/// stay those of the user code).
-fn dispatch_call(raise_errors: bool) -> mlua::Result<Value> {
-    let result = CALL_FN.with(|c| match &*c.borrow() {
-        Some(call) => call.call(raise_errors),
-        None => Err(table_error(
+/// `redis.call` / `redis.pcall`, once [`collect_call_args`] has read the arguments: runs
+/// them for the running script (see [`CallStateGuard`]).
+fn dispatch_call(lua: &Lua, raise_errors: bool) -> mlua::Result<Value> {
+    let state = CALL_STATE.with(Cell::get);
+    let result = if state.is_null() {
+        Err(table_error(
             "redis.call/pcall can only be called inside a script invocation",
-        )),
-    });
+        ))
+    } else {
+        // SAFETY: a non-null pointer was set by a `CallStateGuard` that is still alive: the
+        // guard lives on `execute`'s stack for exactly as long as the `RefCell` it points
+        // to (declared before it, so dropped after it), and its `Drop` restores the previous
+        // value on every exit, unwinding included. The pointer is thread-local, so only this
+        // thread — which is inside that `execute` call, running the script — sees it. Shared
+        // access is all we create; the `RefCell` checks any mutable borrow at run time. The
+        // lifetimes were erased to store it: `script_call` only uses the borrow for this
+        // call and keeps nothing from it.
+        let state = unsafe { &*state };
+        with_call_args(|args| script_call(state, lua, raise_errors, args))
+    };
     // Normally taken by the call already; not if it failed before.
     CALL_ARGS.with(|c| {
         let (args, refused) = &mut *c.borrow_mut();
@@ -1006,6 +1074,45 @@ struct CallState<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
     /// EVAL_RO / FCALL_RO / a `no-writes` script.
     read_only: bool,
+    /// The invocation's command line and key count, for its KEYS and ARGV.
+    command: Args<'c>,
+    nkeys: usize,
+}
+
+/// How the runner calls a chunk: a library's load, an EVAL script (KEYS and ARGV as
+/// globals) or a function (KEYS and ARGV as its arguments).
+#[derive(Clone, Copy)]
+enum Run {
+    Load = 0,
+    Eval = 1,
+    Function = 2,
+}
+
+/// Makes a [`CallState`] the one `redis.call` works on for as long as the guard lives, and
+/// restores the previous one when dropped (also on unwind).
+///
+/// Why not mlua's `scope`: a scoped function costs a closure, a userdata and an extra
+/// protected Lua call per `redis.call`, about a tenth of an EVALSHA's instructions; one
+/// `redis.call` created with the interpreter, reading its state here, costs none of that.
+struct CallStateGuard {
+    previous: *const RefCell<CallState<'static, 'static>>,
+}
+
+impl CallStateGuard {
+    /// `state` must outlive the guard (declare it first): see the SAFETY note in
+    /// [`dispatch_call`].
+    fn set(state: &RefCell<CallState<'_, '_>>) -> CallStateGuard {
+        let erased = (state as *const RefCell<CallState<'_, '_>>).cast();
+        CallStateGuard {
+            previous: CALL_STATE.with(|c| c.replace(erased)),
+        }
+    }
+}
+
+impl Drop for CallStateGuard {
+    fn drop(&mut self) {
+        CALL_STATE.with(|c| c.set(self.previous));
+    }
 }
 
 /// Runs one command for the script: Redis's checks, then the command under the script's
@@ -1132,27 +1239,53 @@ pub struct Invocation<'x> {
     pub command: Args<'x>,
 }
 
-impl<'x> Invocation<'x> {
-    fn keys(&self) -> impl Iterator<Item = &'x [u8]> {
-        self.command.iter().skip(3).take(self.nkeys)
+/// The runner's `arrays()`: pushes the running invocation's KEYS and ARGV arrays (nothing
+/// outside a run).
+///
+/// Built with the Lua C API inside the runner: through mlua each table and element would
+/// be a handle of its own, and its protected call allocates two closures per use in Lua 5.1.
+unsafe extern "C-unwind" fn push_key_arg_arrays(state: *mut mlua::ffi::lua_State) -> c_int {
+    let st = CALL_STATE.with(Cell::get);
+    if st.is_null() {
+        return 0;
     }
-
-    fn argv(&self) -> impl Iterator<Item = &'x [u8]> {
-        self.command.iter().skip(3 + self.nkeys)
+    // SAFETY: as in `dispatch_call`, a non-null pointer is the live run's state. The
+    // borrow ends within the statement; `command` is a copy of a view of the client's
+    // command line, which outlives the run.
+    let Ok((command, nkeys)) = unsafe { &*st }.try_borrow().map(|s| (s.command, s.nkeys)) else {
+        return 0;
+    };
+    // SAFETY: Lua gives a C function at least LUA_MINSTACK (20) free slots; this uses three
+    // (two tables, one string at a time). Allocating may raise a Lua error, unwinding this
+    // frame by longjmp: nothing in it has a destructor (`Args` and its iterators only
+    // borrow), so that skips none.
+    unsafe {
+        push_array(state, command.iter().skip(3).take(nkeys));
+        push_array(state, command.iter().skip(3 + nkeys));
     }
+    2
 }
 
-/// A Lua array of `items` (KEYS, ARGV). Text goes onto the Lua stack directly; other bytes
-/// need an mlua string handle each, made one at a time (there may be thousands).
-fn lua_array<'x>(lua: &Lua, items: impl Iterator<Item = &'x [u8]>) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.size_hint().0, 0)?;
-    for (i, a) in items.enumerate() {
-        match std::str::from_utf8(a) {
-            Ok(text) => t.raw_set(i + 1, text)?,
-            Err(_) => t.raw_set(i + 1, lua.create_string(a)?)?,
+/// Pushes a new array of `items`.
+///
+/// # Safety
+/// `state` must have two free stack slots, and a Lua error there must be able to unwind the
+/// caller (see [`push_key_arg_arrays`]).
+unsafe fn push_array<'x>(
+    state: *mut mlua::ffi::lua_State,
+    items: impl ExactSizeIterator<Item = &'x [u8]>,
+) {
+    use mlua::ffi;
+    let n = c_int::try_from(items.len()).unwrap_or(0);
+    // SAFETY: the table, then one string at a time, use the two slots the caller
+    // guarantees; each string is popped into the table at once.
+    unsafe {
+        ffi::lua_createtable(state, n, 0);
+        for (i, a) in (1..).zip(items) {
+            ffi::lua_pushlstring(state, a.as_ptr().cast(), a.len());
+            ffi::lua_rawseti(state, -2, i);
         }
     }
-    Ok(t)
 }
 
 /// Runs `f` with this thread's interpreter for `mode`, creating it on first use.
@@ -1199,12 +1332,6 @@ pub fn run_script(
 ) -> CmdResult {
     with_vm(Mode::Eval, |vm| {
         let f = vm.compile_script(sha, script)?;
-        let g = vm.lua.globals();
-        lua_array(&vm.lua, inv.keys())
-            .and_then(|t| g.raw_set("KEYS", t))
-            .and_then(|_| lua_array(&vm.lua, inv.argv()))
-            .and_then(|t| g.raw_set("ARGV", t))
-            .map_err(|e| CmdError::msg(format!("ERR {e}")))?;
         execute(vm, ctx, f, inv, true)
     })
 }
@@ -1282,25 +1409,12 @@ fn execute(
         let state = RefCell::new(CallState {
             ctx: &mut *ctx,
             read_only: inv.read_only,
+            command: inv.command,
+            nkeys: inv.nkeys,
         });
-        let result = lua.scope(|scope| {
-            let call = scope.create_function(|lua, raise_errors: bool| {
-                with_call_args(|args| script_call(&state, lua, raise_errors, args))
-            })?;
-            CALL_FN.with(|c| *c.borrow_mut() = Some(call));
-            let (keys, argv) = if eval {
-                (Value::Nil, Value::Nil)
-            } else {
-                (
-                    Value::Table(lua_array(&lua, inv.keys())?),
-                    Value::Table(lua_array(&lua, inv.argv())?),
-                )
-            };
-            let out = vm.runner.call::<(bool, Value)>((f, keys, argv, !eval));
-            CALL_FN.with(|c| c.borrow_mut().take());
-            out
-        });
-        result
+        let _guard = CallStateGuard::set(&state);
+        let how = if eval { Run::Eval } else { Run::Function };
+        vm.runner.call::<(bool, Value)>((f, how as u8))
     };
     HOOK.with(|h| h.set(HookState::Idle));
     if PUBLISHED.with(|p| p.replace(false)) {
