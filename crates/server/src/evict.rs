@@ -22,6 +22,7 @@ use flowkv_store::Entry;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use smallvec::SmallVec;
 
 use crate::command::{flags, Command};
 use crate::config::{notify, Config};
@@ -324,7 +325,9 @@ pub fn perform(srv: &Server, events: &mut Vec<KeyEvent>) -> Outcome {
     // Another worker may have evicted while this one waited for the pool.
     publish(srv);
     let mut to_free = used_memory(srv).saturating_sub(max) as i64;
-    let mut touched: Vec<(usize, Box<[u8]>)> = Vec::new();
+    // A call over the limit usually evicts one key or two: kept inline, they cost no
+    // allocation on the write path.
+    let mut touched: SmallVec<[(usize, Box<[u8]>); 2]> = SmallVec::new();
     let mut lazy_freed: Vec<Entry> = Vec::new();
     let mut evicted = 0u64;
     let mut outcome = Outcome::Ok;

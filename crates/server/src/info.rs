@@ -529,7 +529,9 @@ fn totals(srv: &Server) -> [u64; 3] {
 }
 
 /// The cron's sampling step (called every cron tick): samples the rate metrics when 100 ms
-/// have passed since the last sample, and the memory peak.
+/// have passed since the last sample, and the memory peak (unless a `maxmemory` limit is
+/// set: then the eviction cron's calibration reads used memory, and so the peak, in the
+/// same tick, and refreshing jemalloc's statistics is the cron's most expensive step).
 pub fn sample(srv: &Server) {
     let now = crate::server::unix_ms();
     let mut rates = RATES.lock();
@@ -539,7 +541,9 @@ pub fn sample(srv: &Server) {
         }
     }
     drop(rates);
-    used_memory();
+    if srv.evictor.maxmemory() == 0 {
+        used_memory();
+    }
 }
 
 /// Restarts the rates (CONFIG RESETSTAT), from the current totals.

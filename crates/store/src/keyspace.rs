@@ -869,8 +869,9 @@ impl Keyspace {
         let h = hash_bytes(key);
         let mut guard = self.shards[self.shard_of_hash(h)].lock();
         let part = &mut guard.dbs[db];
-        let e = part.dict.get(h, key)?;
-        if volatile && e.expire_at().is_none() {
+        // A volatile policy must find the key still with a TTL; otherwise `remove` alone
+        // tells whether the key is still there (one probe on the eviction path, not two).
+        if volatile && part.dict.get(h, key)?.expire_at().is_none() {
             return None;
         }
         let old = part.dict.remove(h, key)?;
