@@ -232,6 +232,9 @@ pub static DIRECTIVES: &[Directive] = &[
         "the number of worker threads is set at start-up",
     ),
     immutable(d("io-threads-do-reads", BOOL, "no")),
+    // flowkv: microseconds a nearly saturated worker keeps polling after its last event
+    // before it sleeps (0: never; see net/spin.rs).
+    d("busy-poll-us", int(0, 1000), "50"),
     immutable(d("databases", int(1, INT_MAX), "16")),
     immutable(d("daemonize", BOOL, "no")),
     immutable(d(
@@ -620,6 +623,8 @@ const FILE_ONLY: &[&str] = &[
 pub struct Hot {
     /// `busy-reply-threshold` (ms), read by every script call.
     pub busy_reply_threshold: AtomicU64,
+    /// `busy-poll-us`, read by the worker loops.
+    pub busy_poll_us: AtomicU64,
     pub proto_max_bulk_len: AtomicU64,
     pub client_query_buffer_limit: AtomicU64,
     pub maxclients: AtomicU64,
@@ -1271,6 +1276,7 @@ impl Config {
         let h = &self.hot;
         h.busy_reply_threshold
             .store(self.get_u64("busy-reply-threshold"), Relaxed);
+        h.busy_poll_us.store(self.get_u64("busy-poll-us"), Relaxed);
         h.proto_max_bulk_len
             .store(self.get_u64("proto-max-bulk-len"), Relaxed);
         h.client_query_buffer_limit

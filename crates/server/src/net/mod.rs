@@ -9,6 +9,7 @@
 //! through it, the handshake advances inside them, and plain connections pay one `None` check.
 
 mod busy;
+mod spin;
 
 pub use busy::serve_while_busy;
 
@@ -20,7 +21,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flowkv_protocol::{Limits, Parsed, Parser, Reply};
 use flowkv_store::KeyStats;
@@ -193,9 +194,13 @@ impl Worker {
         let mut last_cron = unix_ms();
         // Messages left in the mailbox by the last drain (no new wake-up announces them).
         let mut mail_left = false;
+        let mut spin = spin::Spin::new(Instant::now());
         loop {
             // Wake for the next blocked client's timeout, or at least every 100 ms.
-            let mut wait = Duration::from_millis(if mail_left { 0 } else { 100 });
+            let mut wait = spin.wait(
+                Instant::now(),
+                Duration::from_millis(if mail_left { 0 } else { 100 }),
+            );
             if let Some(&(deadline, _)) = self.deadlines.first() {
                 let left = (deadline + 1).saturating_sub(unix_ms());
                 wait = wait.min(Duration::from_millis(left));
@@ -212,6 +217,7 @@ impl Worker {
                     return;
                 }
             }
+            let polled = Instant::now();
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.drain_messages();
@@ -229,6 +235,8 @@ impl Worker {
             self.finish_served();
             // Deliveries this worker sent itself (it doesn't wake itself for them).
             mail_left = self.drain_messages();
+            let spin_us = self.srv.config.hot.busy_poll_us.load(Relaxed);
+            spin.record(polled, Instant::now(), !events.is_empty(), spin_us);
             let now = unix_ms();
             self.expire_blocked(now);
             self.retry_postponed();
