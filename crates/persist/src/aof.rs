@@ -75,9 +75,12 @@ impl Manifest {
                     "Invalid AOF manifest file format".into()
                 });
             }
-            let words = split_args(raw.trim_matches([' ', '\t', '\r', '\n']))
+            let words: Vec<String> = flowkv_protocol::split_words(raw.as_bytes())
                 .filter(|w| w.len() >= 6 && w.len() % 2 == 0)
-                .ok_or("Invalid AOF manifest file format")?;
+                .ok_or("Invalid AOF manifest file format")?
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
             let (mut name, mut seq, mut kind) = (None, 0u64, None);
             for kv in words.chunks_exact(2) {
                 match kv[0].to_ascii_lowercase().as_str() {
@@ -193,87 +196,6 @@ fn parse_seq(s: &str) -> u64 {
     // Like atoll: leading digits, anything else gives 0 (refused as "invalid format").
     let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().unwrap_or(0)
-}
-
-/// Splits a line into words the way Redis's `sdssplitargs` does: blanks separate words,
-/// `"..."` (with `\n \r \t \b \a \\ \" \xHH` escapes) and `'...'` quote them. `None` on
-/// unbalanced quotes.
-fn split_args(line: &str) -> Option<Vec<String>> {
-    let b = line.as_bytes();
-    let mut words = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i == b.len() {
-            return Some(words);
-        }
-        let mut w = Vec::new();
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'"' => break,
-                        b'\\'
-                            if b.get(i + 1) == Some(&b'x')
-                                && b.len() > i + 3
-                                && b[i + 2].is_ascii_hexdigit()
-                                && b[i + 3].is_ascii_hexdigit() =>
-                        {
-                            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
-                            w.push(u8::from_str_radix(hex, 16).ok()?);
-                            i += 3;
-                        }
-                        b'\\' => {
-                            i += 1;
-                            w.push(match *b.get(i)? {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                c => c,
-                            });
-                        }
-                        c => w.push(c),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                // A closing quote must be followed by a space or the end.
-                if i < b.len() && !b[i].is_ascii_whitespace() {
-                    return None;
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\'' => break,
-                        b'\\' if b.get(i + 1) == Some(&b'\'') => {
-                            w.push(b'\'');
-                            i += 1;
-                        }
-                        c => w.push(c),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                if i < b.len() && !b[i].is_ascii_whitespace() {
-                    return None;
-                }
-            }
-            _ => {
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    w.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
-        words.push(String::from_utf8_lossy(&w).into_owned());
-    }
 }
 
 /// A file name as the manifest writes it: quoted and escaped (Redis's `sdscatrepr`) if it

@@ -25,5 +25,5 @@ pub mod parse;
 pub mod reply;
 
 pub use args::{Args, ArgsIter, OwnedArgs};
-pub use parse::{split_inline, Limits, Parsed, Parser, ProtocolError};
+pub use parse::{split_inline, split_words, Limits, Parsed, Parser, ProtocolError};
 pub use reply::{format_double, Proto, Reply};

@@ -743,6 +743,19 @@ pub fn split_inline(
     }
 }
 
+/// The words of a line split by [`split_inline`], each on its own (manifest lines, a
+/// function library's shebang); `None` on unbalanced quotes.
+pub fn split_words(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let (mut out, mut spans) = (Vec::new(), Vec::new());
+    split_inline(line, &mut out, &mut spans).ok()?;
+    Some(
+        spans
+            .iter()
+            .map(|&(start, end)| out[start as usize..end as usize].to_vec())
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

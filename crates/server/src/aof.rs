@@ -615,7 +615,7 @@ pub fn load(ctx: &mut Ctx<'_>, at_start: bool) -> Result<Loaded, String> {
     let sizes = parts.iter().map(|p| file_size(&dir.join(&p.name))).sum();
     crate::commands::persist::LOADING.set_total(sizes);
     // As Redis empties its functions with its data: the base brings the libraries back.
-    crate::scripting::load_libraries(&[], false)?;
+    crate::scripting::clear_libraries();
     let truncated_ok = ctx.srv.config.get_bool("aof-load-truncated");
     let (db, now, mark) = (ctx.client.db, ctx.now_ms, ctx.out.buf.len());
     // As Redis loads: nothing expires while the file replays (every TTL in it is absolute).
@@ -810,6 +810,8 @@ pub fn load_at_start(srv: &Server) -> Result<bool, String> {
         cmd: table().flat[0].1,
         dirty: 0,
         deny_blocking: true,
+        in_script: false,
+        error_replied: false,
     };
     let loaded = load(&mut ctx, true)?;
     Ok(!matches!(loaded, Loaded::NotExist))

@@ -27,6 +27,12 @@ pub struct Ctx<'a> {
     /// Inside EXEC (or a script): blocking commands answer at once as if they timed out,
     /// as Redis does.
     pub deny_blocking: bool,
+    /// Called by a script (Redis's CLIENT_SCRIPT): a few commands make their replies
+    /// deterministic for it, as Redis does.
+    pub in_script: bool,
+    /// The handler wrote an error reply itself and returned `Ok` (a script returning an
+    /// error, already counted in errorstats): the call still counts as failed.
+    pub error_replied: bool,
 }
 
 impl<'a> Ctx<'a> {

@@ -259,6 +259,8 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
         cmd,
         dirty: 0,
         deny_blocking: false,
+        in_script: false,
+        error_replied: false,
     };
     let propagation = crate::propagate::begin();
     let result = handler(&mut ctx, args);
@@ -295,6 +297,9 @@ fn run(ex: &mut Exec<'_>, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>
     ex.wstats.commands.add(1);
     ex.wstats.dirty.add(ctx.dirty);
     let result_ok = result.is_ok();
+    if ctx.error_replied && result.is_ok() {
+        stat.failed.add(1);
+    }
     if let Err(e) = result {
         stat.failed.add(1);
         let text = e.to_string();
@@ -519,14 +524,10 @@ pub fn run_queued(ctx: &mut Ctx<'_>, q: &Queued) {
 pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Args<'_>) {
     let srv = ctx.srv;
     let stat = &srv.workers[ctx.client.shared.worker].cmd[id];
-    let outer = std::mem::replace(&mut ctx.cmd, cmd);
-    let deny = std::mem::replace(&mut ctx.deny_blocking, true);
-    let started_ns = unix_ns();
-    let (dirty, propagation) = (ctx.dirty, crate::propagate::begin());
     // A script that started out of memory may not begin writing (Redis's
     // scriptVerifyOOM), nor write on a read-only replica or without enough good replicas
     // (scriptVerifyWriteCommandAllow).
-    let denied = is_script(outer)
+    let denied = is_script(ctx.cmd)
         .then(|| {
             crate::evict::script_write_denied(cmd, ctx.dirty).or_else(|| {
                 cmd.has(flags::WRITE)
@@ -535,10 +536,24 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
             })
         })
         .flatten();
-    let result = match (denied, cmd.handler) {
-        (Some(err), _) => Err(err),
-        (None, Some(handler)) => handler(ctx, args),
-        (None, None) => Err(CmdError::Arity(cmd.name.to_string())),
+    if let Some(err) = denied {
+        // Refused before it ran: a rejected call, as Redis counts it.
+        stat.rejected.add(1);
+        let text = err.to_string();
+        srv.count_error(error_code(&text));
+        ctx.out.error(&text);
+        return;
+    }
+    let outer = std::mem::replace(&mut ctx.cmd, cmd);
+    let deny = std::mem::replace(&mut ctx.deny_blocking, true);
+    let scripted = ctx.in_script || is_script(outer);
+    let in_script = std::mem::replace(&mut ctx.in_script, scripted);
+    let error_replied = std::mem::replace(&mut ctx.error_replied, false);
+    let started_ns = unix_ns();
+    let (dirty, propagation) = (ctx.dirty, crate::propagate::begin());
+    let result = match cmd.handler {
+        Some(handler) => handler(ctx, args),
+        None => Err(CmdError::Arity(cmd.name.to_string())),
     };
     if result.is_ok() && table().full_name(id) == "config|set" {
         crate::commands::config::after_set(srv, false);
@@ -565,6 +580,9 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
     let took_ns = unix_ns().saturating_sub(started_ns);
     stat.usec.add(took_ns / 1000);
     observe(srv, ctx.client, id, cmd, args, took_ns, is_script(outer));
+    if ctx.error_replied && result.is_ok() {
+        stat.failed.add(1);
+    }
     if let Err(e) = result {
         stat.failed.add(1);
         let text = e.to_string();
@@ -573,6 +591,8 @@ pub fn call_nested(ctx: &mut Ctx<'_>, id: usize, cmd: &'static Command, args: Ar
     }
     ctx.cmd = outer;
     ctx.deny_blocking = deny;
+    ctx.in_script = in_script;
+    ctx.error_replied = error_replied;
 }
 
 /// The error code of an error line: its first word (`ERR`, `WRONGTYPE`…).

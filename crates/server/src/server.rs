@@ -285,6 +285,13 @@ impl Server {
         }
     }
 
+    /// Sends a copy of a message to every worker's event loop.
+    pub fn send_to_workers(&self, m: impl Fn() -> Msg) {
+        for w in self.mailboxes.lock().iter() {
+            w.send(m());
+        }
+    }
+
     /// Sends a message to worker `worker`'s event loop.
     pub fn send_to_worker(&self, worker: usize, m: Msg) {
         if let Some(w) = self.mailboxes.lock().get(worker) {

@@ -127,7 +127,7 @@ fn get_patterns_and_reply_shapes() {
     // Hidden test hooks only answer to their exact name.
     assert!(config_get(&mut con, "rdb-key-*").is_empty());
     assert_eq!(one(&mut con, "rdb-key-save-delay"), "0");
-    assert_eq!(config_get(&mut con, "*").len(), 199);
+    assert_eq!(config_get(&mut con, "*").len(), 200);
 
     let mut raw = srv.raw();
     raw.cmd(&[b"CONFIG", b"GET", b"timeout"]);

@@ -289,3 +289,21 @@ fn active_expiry_deletes_without_access() {
     );
     assert_eq!(info_field(&mut c, "expired_keys"), 6);
 }
+
+#[test]
+fn debug_object_sees_an_expired_key_that_no_one_has_touched() {
+    let srv = Server::start(&["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut con, &["SET", "k", "v", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(5));
+    // DEBUG OBJECT reads the stored entry (as Redis reads its dict), without expiring it.
+    let line: String = redis::cmd("DEBUG")
+        .arg("OBJECT")
+        .arg("k")
+        .query(&mut con)
+        .unwrap();
+    assert!(line.contains("encoding:embstr"), "{line}");
+    assert_eq!(int(&mut con, &["EXISTS", "k"]), 0);
+    assert!(err(&mut con, &["DEBUG", "OBJECT", "k"]).contains("no such key"));
+}

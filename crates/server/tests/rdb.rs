@@ -995,6 +995,13 @@ fn function_libraries_survive_debug_reload_and_restart() {
     ok(&mut c, &["FUNCTION", "DELETE", "lib1"]);
     ok(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]);
     assert_library(&mut c);
+    // Without a flush the file's library meets the loaded one: only MERGE may replace it.
+    assert_eq!(
+        err(&mut c, &["DEBUG", "RELOAD", "NOFLUSH"]),
+        "ERR Error trying to load the RDB dump"
+    );
+    ok(&mut c, &["DEBUG", "RELOAD", "NOFLUSH", "MERGE"]);
+    assert_library(&mut c);
     ok(&mut c, &["SAVE"]);
     drop(c);
     drop(srv);

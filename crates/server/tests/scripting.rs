@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{err_line, int, q, Server};
+use common::{err_line, int, ok, q, Server};
 use redis::Value;
 
 /// Sends one command on a raw connection and reads one reply line.
@@ -514,12 +514,12 @@ fn functions_load_call_list_delete() {
         err_line(q(&mut con, &["FCALL", "myget", "1", "k"])),
         "ERR Function not found"
     );
-    let r: redis::RedisResult<Value> = redis::cmd("FUNCTION")
+    let restored: redis::RedisResult<Value> = redis::cmd("FUNCTION")
         .arg("RESTORE")
         .arg(&dump)
         .arg("REPLACE")
         .query(&mut con);
-    assert_eq!(r, Ok(Value::Okay));
+    assert_eq!(restored, Ok(Value::Okay));
     assert_eq!(
         q(&mut con, &["FCALL", "myget", "1", "k"]),
         Ok(Value::BulkString(b"v".to_vec()))
@@ -527,6 +527,24 @@ fn functions_load_call_list_delete() {
     assert_eq!(q(&mut con, &["FUNCTION", "FLUSH"]), Ok(Value::Okay));
     let list: Vec<Value> = redis::cmd("FUNCTION").arg("LIST").query(&mut con).unwrap();
     assert!(list.is_empty());
+    // The shebang is split like a command line: quotes are removed, unbalanced ones refused.
+    let mut r = srv.raw();
+    assert_eq!(
+        raw_line(
+            &mut r,
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=\"q\"\nredis.register_function('fq', function() return 1 end)"
+            ]
+        ),
+        "$1\r\n"
+    );
+    assert_eq!(r.line(), "q\r\n");
+    assert_eq!(
+        raw_line(&mut r, &["FUNCTION", "LOAD", "#!lua name=\"q\nreturn 1"]),
+        "-ERR Invalid library metadata\r\n"
+    );
 }
 
 #[test]
@@ -687,4 +705,203 @@ fn eval_inside_multi() {
     r.expect("+QUEUED\r\n");
     r.cmd(&[b"EXEC"]);
     r.expect("*2\r\n:1\r\n:1\r\n");
+}
+
+/// The `INFO commandstats` line of one command.
+fn cmdstat(con: &mut redis::Connection, name: &str) -> String {
+    let text: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    let prefix = format!("cmdstat_{name}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[test]
+fn script_call_stats_count_rejections_and_failures() {
+    let srv = Server::start(&[]);
+    let mut con = srv.client();
+    ok(&mut con, &["CONFIG", "SET", "maxmemory", "1"]);
+    ok(&mut con, &["CONFIG", "RESETSTAT"]);
+    // A write refused for OOM inside a script is a rejected SET, and a failed EVAL.
+    let e = err_line(
+        redis::cmd("EVAL")
+            .arg("return redis.call('set','x','y')")
+            .arg(1)
+            .arg("x")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("OOM command not allowed"), "{e}");
+    let set = cmdstat(&mut con, "set");
+    assert!(set.contains("rejected_calls=1,failed_calls=0"), "{set}");
+    assert!(set.starts_with("calls=0,"), "{set}");
+    let eval = cmdstat(&mut con, "eval");
+    assert!(eval.contains("rejected_calls=0,failed_calls=1"), "{eval}");
+    // An error table returned by the script fails the EVAL too (counted once, as OOM).
+    ok(&mut con, &["CONFIG", "RESETSTAT"]);
+    let e = err_line(
+        redis::cmd("EVAL")
+            .arg("return redis.pcall('set','x','y')")
+            .arg(1)
+            .arg("x")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("OOM command not allowed"), "{e}");
+    let eval = cmdstat(&mut con, "eval");
+    assert!(eval.contains("failed_calls=1"), "{eval}");
+    let errors: String = redis::cmd("INFO")
+        .arg("errorstats")
+        .query(&mut con)
+        .unwrap();
+    assert!(errors.contains("errorstat_OOM:count=1"), "{errors}");
+    // ... while a pcall that catches it and returns normally doesn't.
+    ok(&mut con, &["CONFIG", "RESETSTAT"]);
+    let n: i64 = redis::cmd("EVAL")
+        .arg("local t = redis.pcall('set','x','y'); return t['err'] and 1 or 0")
+        .arg(1)
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 1);
+    let eval = cmdstat(&mut con, "eval");
+    assert!(eval.contains("failed_calls=0"), "{eval}");
+}
+
+#[test]
+fn scripts_get_deterministic_or_refused_commands() {
+    let srv = Server::start(&[]);
+    let mut con = srv.client();
+    // An unsorted set comes back sorted to a script, as Redis does.
+    let members = ["e", "c", "aa", "b", "a", "d", "z", "y", "ab"];
+    let mut cmd = redis::cmd("SADD");
+    cmd.arg("s").arg(&members);
+    let _: i64 = cmd.query(&mut con).unwrap();
+    let sorted: Vec<String> = redis::cmd("EVAL")
+        .arg("return redis.call('sort', KEYS[1], 'by', 'nosort')")
+        .arg(1)
+        .arg("s")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(sorted, ["a", "aa", "ab", "b", "c", "d", "e", "y", "z"]);
+    // XREAD / XREADGROUP with BLOCK are refused in scripts; without, they answer.
+    ok(&mut con, &["XGROUP", "CREATE", "st", "g", "$", "MKSTREAM"]);
+    for (call, name) in [
+        ("redis.pcall('xread','BLOCK',0,'STREAMS','st','$')", "xread"),
+        (
+            "redis.pcall('XREADGROUP','GROUP','g','c','BLOCK',0,'STREAMS','st','>')",
+            "XREADGROUP",
+        ),
+    ] {
+        let e = err_line(
+            redis::cmd("EVAL")
+                .arg(format!("return {call}"))
+                .arg(1)
+                .arg("st")
+                .query(&mut con),
+        );
+        assert_eq!(
+            e,
+            format!("ERR {name} command is not allowed with BLOCK option from scripts")
+        );
+    }
+    let v: Value = redis::cmd("EVAL")
+        .arg("return redis.pcall('xread','STREAMS','st','$')")
+        .arg(1)
+        .arg("st")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, Value::Nil);
+}
+
+#[test]
+fn acl_check_cmd_answers_for_the_calling_user() {
+    let srv = Server::start(&[]);
+    let mut admin = srv.client();
+    ok(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">pw",
+            "+@scripting",
+            "+set",
+            "~x*",
+        ],
+    );
+    let mut bob = srv.client();
+    ok(&mut bob, &["AUTH", "bob", "pw"]);
+    let check = |con: &mut redis::Connection, args: &str, keys: &[&str]| -> Value {
+        redis::cmd("EVAL")
+            .arg(format!("return redis.acl_check_cmd({args})"))
+            .arg(keys.len())
+            .arg(keys)
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(check(&mut bob, "'set','xx',1", &["xx"]), Value::Int(1));
+    // A command, then a key, the user may not use: false (nil in RESP2).
+    assert_eq!(check(&mut bob, "'hset','xx','f',1", &["xx"]), Value::Nil);
+    assert_eq!(check(&mut bob, "'set','yy',1", &[]), Value::Nil);
+    // The default user may do anything.
+    assert_eq!(check(&mut admin, "'hset','yy','f',1", &[]), Value::Int(1));
+    let e = err_line(
+        redis::cmd("EVAL")
+            .arg("return redis.acl_check_cmd('nosuch','a')")
+            .arg(0)
+            .query(&mut bob),
+    );
+    assert!(
+        e.starts_with("ERR Invalid command passed to redis.acl_check_cmd()"),
+        "{e}"
+    );
+}
+
+#[test]
+fn lua_memory_stays_bounded_and_goes_with_script_flush() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut con = srv.client();
+    let lua_memory = |con: &mut redis::Connection| -> u64 {
+        let text: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("used_memory_lua:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // Many distinct scripts, run on the other worker too.
+    let mut other = srv.client();
+    for i in 0..1000 {
+        let _: i64 = redis::cmd("EVAL")
+            .arg(format!("return {i}"))
+            .arg(0)
+            .query(if i % 2 == 0 { &mut con } else { &mut other })
+            .unwrap();
+    }
+    assert!(lua_memory(&mut con) > 200 * 1024);
+    ok(&mut con, &["SCRIPT", "FLUSH"]);
+    // Every worker lets its interpreter go at once, not at its next script.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lua_memory(&mut con) > 100 * 1024 {
+        assert!(Instant::now() < deadline, "{}", lua_memory(&mut con));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The garbage of many runs of one script is collected as it goes.
+    let mut pipe = redis::pipe();
+    for _ in 0..10_000 {
+        pipe.cmd("EVAL")
+            .arg("return redis.call('incr', KEYS[1])")
+            .arg(1)
+            .arg("n")
+            .ignore();
+    }
+    let () = pipe.query(&mut con).unwrap();
+    let n: i64 = redis::cmd("GET").arg("n").query(&mut con).unwrap();
+    assert_eq!(n, 10_000);
+    assert!(
+        lua_memory(&mut con) < 100 * 1024,
+        "{}",
+        lua_memory(&mut con)
+    );
 }

@@ -1148,6 +1148,19 @@ impl Keys<'_, '_> {
         self.probe(key, false, false, false).map(|e| &*e)
     }
 
+    /// The entry as stored, even if it has expired (which this does not act on): DEBUG
+    /// OBJECT, which in Redis reads the dictionary directly.
+    pub fn peek_stored(&mut self, key: &[u8]) -> Option<&Entry> {
+        let h = hash_bytes(key);
+        let Locked {
+            ks, all, guards, ..
+        } = &mut *self.locked;
+        db_in(ks, *all, guards, self.db, h)
+            .dict
+            .get_mut(h, key)
+            .map(|e| &*e)
+    }
+
     /// Looks a key up for modification and refreshes its LRU clock. Like Redis's write
     /// lookups it counts no hit or miss.
     #[inline]

@@ -194,7 +194,7 @@ fn object(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let opts = persist::write_options(ctx.srv);
     let (mut keys, out) = ctx.keys_out();
-    let e = keys.peek(args.get(2)).ok_or(CmdError::NoSuchKey)?;
+    let e = keys.peek_stored(args.get(2)).ok_or(CmdError::NoSuchKey)?;
     let line = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         e,
@@ -242,6 +242,7 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         for db in 0..srv.keyspace.num_dbs() {
             drop(locked.db(db, now, &mut stats).flush());
         }
+        crate::scripting::clear_libraries();
     }
     match persist::load(srv, locked, merge) {
         Ok(Some(_)) => {

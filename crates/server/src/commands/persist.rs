@@ -299,8 +299,8 @@ pub(crate) fn write_rdb(
 /// Loads `dir/dbfilename` into the keyspace through `locked`, which must hold every shard
 /// (DEBUG RELOAD). The keyspace should be empty unless `merge`, where a key in the file
 /// replaces the one in memory. `Ok(None)` when there is no file. A key that appears twice
-/// without `merge` fails the load, as in Redis. The file's function libraries become the
-/// loaded set (with `merge`, each replaces the library of its name).
+/// without `merge` fails the load, as in Redis; so does a function library already loaded
+/// (with `merge`, it replaces the one in memory).
 pub fn load(
     srv: &Server,
     locked: &mut Locked<'_>,

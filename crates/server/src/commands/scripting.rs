@@ -366,6 +366,7 @@ fn flush_mode(args: Args<'_>, err: &'static str) -> CmdResult {
 fn script_flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     flush_mode(args, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")?;
     scripting::script_flush();
+    ctx.srv.send_to_workers(|| crate::net::Msg::ScriptsFlushed);
     ctx.out.ok();
     Ok(())
 }
@@ -439,13 +440,10 @@ fn library_meta(code: &[u8]) -> Result<(String, String), String> {
     let Some(end) = memchr::memchr(b'\n', code) else {
         return Err("Invalid library metadata".into());
     };
-    let line = String::from_utf8_lossy(&code[..end]);
-    let mut parts = line.split_ascii_whitespace();
-    let engine = parts
-        .next()
-        .ok_or("Invalid library metadata")?
-        .trim_start_matches("#!")
-        .to_string();
+    // Redis splits the line as it splits inline commands: `name="my lib"` is `my lib`.
+    let words = flowkv_protocol::split_words(&code[..end]).ok_or("Invalid library metadata")?;
+    let mut parts = words.iter().map(|w| String::from_utf8_lossy(w));
+    let engine = parts.next().ok_or("Invalid library metadata")?[2..].to_string();
     let mut name = None;
     for part in parts {
         match part.get(..5) {

@@ -5,8 +5,8 @@
 //! Semantics follow Redis 7.0's `sort.c`: numbers are read with C's `strtod` rules, equal
 //! numeric weights fall back to comparing the elements' bytes, a BY pattern without `*` means
 //! "don't sort" (lists and sorted sets keep their order, which DESC reverses and LIMIT cuts by
-//! rank), and a set left unsorted for STORE is sorted ALPHA instead so the stored list is
-//! deterministic.
+//! rank), and a set left unsorted for STORE or for a script is sorted ALPHA instead so the
+//! stored list, or what the script does with it, is deterministic.
 //!
 //! BY and GET patterns read keys the arguments don't name, so an invocation that uses one locks
 //! the whole keyspace (see [`reads_patterns`]); otherwise only the sorted key and the STORE
@@ -412,6 +412,7 @@ fn sort_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult {
     let mut o = Opts::parse(args, readonly)?;
     let limit = super::list::node_limit(ctx);
+    let in_script = ctx.in_script;
     let (mut keys, out) = ctx.keys_out();
     let entry = keys.read(args.get(1));
     let (is_set, len) = match entry.map(Entry::value) {
@@ -421,9 +422,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult 
         Some(ValueRef::ZSet(z)) => (false, z.len()),
         Some(_) => return Err(CmdError::WrongType),
     };
-    // An unsorted set would be stored in hash order: sort it ALPHA so the stored list is
-    // the same everywhere.
-    if o.dont_sort && is_set && o.store.is_some() {
+    // An unsorted set would be stored (or given to a script) in hash order: sort it ALPHA so
+    // the stored list, or what the script does with it, is the same everywhere.
+    if o.dont_sort && is_set && (o.store.is_some() || in_script) {
         o.dont_sort = false;
         o.alpha = true;
         o.by = None;

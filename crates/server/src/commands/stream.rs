@@ -756,11 +756,13 @@ pub(crate) struct ReadArgs<'a> {
 }
 
 /// Parses XREAD's (or, with `readgroup`, XREADGROUP's) options as Redis does, in its order
-/// of checks and with its errors.
+/// of checks and with its errors. A script may not use BLOCK (`in_script`): Redis refuses
+/// it there rather than answer as if it timed out, as it does for other blocking commands.
 pub(crate) fn parse_read_args<'a>(
     args: Args<'a>,
     now_ms: u64,
     readgroup: bool,
+    in_script: bool,
 ) -> Result<ReadArgs<'a>, CmdError> {
     let mut r = ReadArgs {
         count: 0,
@@ -776,6 +778,12 @@ pub(crate) fn parse_read_args<'a>(
         let more = args.len() - 1 - i;
         let o = args.get(i);
         if o.eq_ignore_ascii_case(b"block") && more > 0 {
+            if in_script {
+                return Err(CmdError::msg(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(args.get(0))
+                )));
+            }
             i += 1;
             let ms = parse_i64(args.get(i)).ok_or(CmdError::msg(
                 "ERR timeout is not an integer or out of range",
@@ -839,7 +847,7 @@ fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         keys: names,
         ids: id_args,
         ..
-    } = parse_read_args(args, ctx.now_ms, false)?;
+    } = parse_read_args(args, ctx.now_ms, false, ctx.in_script)?;
     let n = names.len();
     let mut ids = Vec::with_capacity(n);
     {

@@ -471,7 +471,7 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         noack,
         keys: names,
         ids: id_args,
-    } = parse_read_args(args, ctx.now_ms, true)?;
+    } = parse_read_args(args, ctx.now_ms, true, ctx.in_script)?;
     let (group, consumer) = group.ok_or(CmdError::Syntax)?;
     let now = ctx.now_ms;
     let mut wants = Vec::with_capacity(names.len());

@@ -68,6 +68,9 @@ pub enum Msg {
     /// Pub/sub output for clients of this worker, by client id: appended to their
     /// connections' output in order (see [`crate::pubsub`]).
     Deliver(Vec<(u64, Arc<[u8]>)>),
+    /// SCRIPT FLUSH ran: the worker drops its EVAL interpreter now, as Redis frees its Lua
+    /// state at once, instead of at its next script.
+    ScriptsFlushed,
 }
 
 /// A handle to send work to one worker thread.
@@ -260,6 +263,7 @@ impl Worker {
             match msg {
                 Msg::NewConn { stream, addr, tls } => self.add_conn(stream, addr, tls),
                 Msg::Unblocked { token, reply } => self.unblocked(token, &reply),
+                Msg::ScriptsFlushed => crate::scripting::vm::drop_stale_interpreter(),
                 Msg::Deliver(batch) => {
                     for (id, bytes) in batch {
                         let Some(&key) = self.by_id.get(&id) else {

@@ -624,6 +624,7 @@ fn load(srv: &Server) -> Result<(), String> {
     for db in 0..srv.keyspace.num_dbs() {
         drop(locked.db(db, now, &mut stats).flush());
     }
+    crate::scripting::clear_libraries();
     eprintln!("MASTER <-> REPLICA sync: Loading DB in memory");
     match persist::load(srv, &mut locked, false) {
         Ok(Some(_)) => {

@@ -336,20 +336,25 @@ pub fn update_libraries<R>(
     Ok(r)
 }
 
-/// Loads the function libraries an RDB file holds (their code, in file order). With
-/// `merge` each replaces the library of its name (DEBUG RELOAD MERGE); otherwise they
-/// become the whole set, as Redis empties its functions with its data before a load.
+/// Adds the function libraries an RDB file holds (their code, in file order) to the loaded
+/// ones. One already loaded fails the whole load, unless `merge` (DEBUG RELOAD MERGE) where
+/// it replaces the old one. A load that replaces the dataset empties the set first with
+/// [`clear_libraries`], as Redis empties its functions with its data.
 pub fn load_libraries(codes: &[Vec<u8>], merge: bool) -> Result<(), String> {
     let libs = codes
         .iter()
         .map(|c| crate::commands::scripting::build_library(c))
         .collect::<Result<Vec<_>, _>>()?;
-    update_libraries(|l| {
-        if !merge {
-            *l = Libraries::default();
-        }
-        libs.into_iter().try_for_each(|lib| l.add(lib, merge))
-    })
+    update_libraries(|l| libs.into_iter().try_for_each(|lib| l.add(lib, merge)))
+}
+
+/// Unloads every function library (the dataset is being replaced).
+pub fn clear_libraries() {
+    let cleared: Result<(), String> = update_libraries(|l| {
+        *l = Libraries::default();
+        Ok(())
+    });
+    debug_assert!(cleared.is_ok());
 }
 
 /// Runs `f` on the current libraries without copying them.

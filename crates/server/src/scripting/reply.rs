@@ -195,10 +195,12 @@ pub struct Writer<'s> {
 }
 
 impl Writer<'_> {
-    pub fn write(&self, out: &mut Reply<'_>, v: &Value, depth: usize) {
+    /// Writes `v`; true if that wrote an error anywhere in the reply (the call then counts
+    /// as failed, as in Redis).
+    pub fn write(&self, out: &mut Reply<'_>, v: &Value, depth: usize) -> bool {
         if depth > MAX_DEPTH {
             self.error(out, "ERR reached lua stack limit", false);
-            return;
+            return true;
         }
         match v {
             Value::String(s) => out.bulk(&s.as_bytes()),
@@ -209,9 +211,10 @@ impl Writer<'_> {
             },
             Value::Integer(i) => out.int(*i),
             Value::Number(n) => out.int(*n as i64),
-            Value::Table(t) => self.table(out, t, depth),
+            Value::Table(t) => return self.table(out, t, depth),
             _ => out.null(),
         }
+        false
     }
 
     fn error(&self, out: &mut Reply<'_>, msg: &str, ignore_stats: bool) {
@@ -221,12 +224,12 @@ impl Writer<'_> {
         out.error(msg);
     }
 
-    fn table(&self, out: &mut Reply<'_>, t: &Table, depth: usize) {
+    fn table(&self, out: &mut Reply<'_>, t: &Table, depth: usize) -> bool {
         let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
         if let Value::String(e) = field("err") {
             let ignore = matches!(field("ignore_error_stats_update"), Value::Boolean(true));
             self.error(out, &String::from_utf8_lossy(&e.as_bytes()), ignore);
-            return;
+            return true;
         }
         if let Value::String(s) = field("ok") {
             let s: Vec<u8> = s
@@ -235,11 +238,11 @@ impl Writer<'_> {
                 .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
                 .collect();
             out.simple(&s);
-            return;
+            return false;
         }
         if let Some(d) = as_number(&field("double")) {
             out.double(d);
-            return;
+            return false;
         }
         if let Value::String(s) = field("big_number") {
             let s: Vec<u8> = s
@@ -248,7 +251,7 @@ impl Writer<'_> {
                 .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
                 .collect();
             out.big_number(&s);
-            return;
+            return false;
         }
         if let Value::Table(v) = field("verbatim_string") {
             if let (Ok(Value::String(f)), Ok(Value::String(s))) =
@@ -260,33 +263,37 @@ impl Writer<'_> {
                     *d = *s;
                 }
                 out.verbatim(&fmt, &s.as_bytes());
-                return;
+                return false;
             }
         }
         // Values are visited one at a time: mlua can hold only a few thousand at once.
         if let Value::Table(m) = field("map") {
             out.map(m.pairs::<Value, Value>().flatten().count());
+            let mut failed = false;
             for (k, v) in m.pairs::<Value, Value>().flatten() {
-                self.write(out, &k, depth + 1);
-                self.write(out, &v, depth + 1);
+                failed |= self.write(out, &k, depth + 1);
+                failed |= self.write(out, &v, depth + 1);
             }
-            return;
+            return failed;
         }
         if let Value::Table(s) = field("set") {
             out.set(s.pairs::<Value, Value>().flatten().count());
+            let mut failed = false;
             for (k, _) in s.pairs::<Value, Value>().flatten() {
-                self.write(out, &k, depth + 1);
+                failed |= self.write(out, &k, depth + 1);
             }
-            return;
+            return failed;
         }
         let len = (1..)
             .take_while(|&i| !matches!(t.raw_get::<Value>(i), Ok(Value::Nil) | Err(_)))
             .count();
         out.array(len);
+        let mut failed = false;
         for i in 1..=len {
             let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
-            self.write(out, &v, depth + 1);
+            failed |= self.write(out, &v, depth + 1);
         }
+        failed
     }
 }
 

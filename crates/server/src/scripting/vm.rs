@@ -148,8 +148,8 @@ pub fn used_memory() -> usize {
     TOTAL_LUA_MEMORY.load(Relaxed).max(31 * 1024)
 }
 
-fn note_memory(lua: &Lua, mode: Mode) {
-    let now = lua.used_memory();
+/// Records that this thread's interpreter for `mode` now uses `now` bytes.
+fn note_memory(mode: Mode, now: usize) {
     LUA_MEMORY.with(|m| {
         let mut all = m.get();
         let slot = &mut all[mode as usize];
@@ -180,7 +180,14 @@ pub struct Vm {
     compiled: HashMap<String, (Function, u32), ahash::RandomState>,
     /// Generation of the scripts / libraries `compiled` was built from.
     gen: u64,
+    /// Runs since the last garbage-collection step (see [`GC_PERIOD`]).
+    runs: u32,
 }
+
+/// Every this many runs the VM takes an incremental garbage-collection step of this many
+/// kilobytes, as Redis does: Lua's own pacing would let garbage grow to twice the live
+/// heap before a collection, and then collect it all at once in some unlucky run.
+const GC_PERIOD: u32 = 50;
 
 /// Globals Redis leaves to scripts (its allow lists).
 const ALLOWED_GLOBALS: &[&str] = &[
@@ -385,6 +392,7 @@ impl Vm {
             runner,
             compiled: HashMap::default(),
             gen,
+            runs: 0,
         })
     }
 
@@ -736,14 +744,7 @@ fn redis_api(lua: &Lua, mode: Mode) -> mlua::Result<Table> {
     ] {
         r.raw_set(name, v)?;
     }
-    let check = lua.create_function(|_, _: bool| {
-        with_call_args(|args| match table().lookup(args?) {
-            Lookup::Found(..) => Ok(true),
-            _ => Err(table_error(
-                "Invalid command passed to redis.acl_check_cmd()",
-            )),
-        })
-    })?;
+    let check = lua.create_function(|_, _: bool| acl_check_cmd())?;
     r.raw_set("acl_check_cmd", collecting_args(lua, check, false)?)?;
     if mode == Mode::Eval {
         r.raw_set(
@@ -1040,25 +1041,42 @@ fn with_call_args<R>(f: impl FnOnce(mlua::Result<Args<'_>>) -> R) -> R {
     r
 }
 
+/// `redis.acl_check_cmd`, once [`collect_call_args`] has read the arguments: whether the
+/// user running the script may run that command line (without logging a denial, as Redis).
+fn acl_check_cmd() -> mlua::Result<bool> {
+    let Some(state) = running_state() else {
+        return Err(table_error(
+            "redis.acl_check_cmd can only be called inside a script invocation",
+        ));
+    };
+    with_call_args(|args| {
+        let args = args?;
+        let Lookup::Found(id, cmd) = table().lookup(args) else {
+            return Err(table_error(
+                "Invalid command passed to redis.acl_check_cmd()",
+            ));
+        };
+        // A command line of the wrong arity could not run: its keys (which a command's
+        // own key finder locates) are not checked, and it is not allowed.
+        if !cmd.arity_ok(args.len()) {
+            return Ok(false);
+        }
+        let st = state
+            .try_borrow()
+            .map_err(|_| table_error("redis.acl_check_cmd() cannot be called recursively"))?;
+        let user = crate::acl::client_user(st.ctx.srv, st.ctx.client);
+        Ok(user.check(id, cmd, args).is_ok())
+    })
+}
+
 /// `redis.call` / `redis.pcall`, once [`collect_call_args`] has read the arguments: runs
 /// them for the running script (see [`CallStateGuard`]).
 fn dispatch_call(lua: &Lua, raise_errors: bool) -> mlua::Result<Value> {
-    let state = CALL_STATE.with(Cell::get);
-    let result = if state.is_null() {
-        Err(table_error(
+    let result = match running_state() {
+        None => Err(table_error(
             "redis.call/pcall can only be called inside a script invocation",
-        ))
-    } else {
-        // SAFETY: a non-null pointer was set by a `CallStateGuard` that is still alive: the
-        // guard lives on `execute`'s stack for exactly as long as the `RefCell` it points
-        // to (declared before it, so dropped after it), and its `Drop` restores the previous
-        // value on every exit, unwinding included. The pointer is thread-local, so only this
-        // thread — which is inside that `execute` call, running the script — sees it. Shared
-        // access is all we create; the `RefCell` checks any mutable borrow at run time. The
-        // lifetimes were erased to store it: `script_call` only uses the borrow for this
-        // call and keeps nothing from it.
-        let state = unsafe { &*state };
-        with_call_args(|args| script_call(state, lua, raise_errors, args))
+        )),
+        Some(state) => with_call_args(|args| script_call(state, lua, raise_errors, args)),
     };
     // Normally taken by the call already; not if it failed before.
     CALL_ARGS.with(|c| {
@@ -1067,6 +1085,23 @@ fn dispatch_call(lua: &Lua, raise_errors: bool) -> mlua::Result<Value> {
         *refused = false;
     });
     result
+}
+
+/// The state of the script run in progress on this thread, if any (see [`CallStateGuard`]).
+///
+/// The borrow is only for the caller's own use during one call out of the script: callers
+/// keep nothing from it.
+fn running_state<'s>() -> Option<&'s RefCell<CallState<'static, 'static>>> {
+    let state = CALL_STATE.with(Cell::get);
+    // SAFETY: a non-null pointer was set by a `CallStateGuard` that is still alive: the
+    // guard lives on `execute`'s stack for exactly as long as the `RefCell` it points to
+    // (declared before it, so dropped after it), and its `Drop` restores the previous value
+    // on every exit, unwinding included. The pointer is thread-local, so only this thread —
+    // which is inside that `execute` call, running the script, for as long as the caller's
+    // call out of Lua lasts — sees it. Shared access is all we create; the `RefCell` checks
+    // any mutable borrow at run time. The lifetimes were erased to store it; callers use
+    // the borrow only within that call.
+    (!state.is_null()).then(|| unsafe { &*state })
 }
 
 /// What `redis.call` needs during one script run.
@@ -1245,14 +1280,10 @@ pub struct Invocation<'x> {
 /// Built with the Lua C API inside the runner: through mlua each table and element would
 /// be a handle of its own, and its protected call allocates two closures per use in Lua 5.1.
 unsafe extern "C-unwind" fn push_key_arg_arrays(state: *mut mlua::ffi::lua_State) -> c_int {
-    let st = CALL_STATE.with(Cell::get);
-    if st.is_null() {
-        return 0;
-    }
-    // SAFETY: as in `dispatch_call`, a non-null pointer is the live run's state. The
-    // borrow ends within the statement; `command` is a copy of a view of the client's
-    // command line, which outlives the run.
-    let Ok((command, nkeys)) = unsafe { &*st }.try_borrow().map(|s| (s.command, s.nkeys)) else {
+    // `command` is a copy of a view of the client's command line, which outlives the run.
+    let Some(Ok((command, nkeys))) =
+        running_state().map(|st| st.try_borrow().map(|s| (s.command, s.nkeys)))
+    else {
         return 0;
     };
     // SAFETY: Lua gives a C function at least LUA_MINSTACK (20) free slots; this uses three
@@ -1288,6 +1319,22 @@ unsafe fn push_array<'x>(
     }
 }
 
+/// Drops this thread's EVAL interpreter if the script cache was flushed since it was made.
+pub fn drop_stale_interpreter() {
+    EVAL_VM.with(|slot| {
+        let Ok(mut slot) = slot.try_borrow_mut() else {
+            return;
+        };
+        if slot
+            .as_ref()
+            .is_some_and(|vm| vm.gen != super::scripts_generation())
+        {
+            *slot = None;
+            note_memory(Mode::Eval, 0);
+        }
+    });
+}
+
 /// Runs `f` with this thread's interpreter for `mode`, creating it on first use.
 fn with_vm<R>(mode: Mode, f: impl FnOnce(&mut Vm) -> Result<R, CmdError>) -> Result<R, CmdError> {
     let cell = match mode {
@@ -1312,7 +1359,7 @@ fn with_vm<R>(mode: Mode, f: impl FnOnce(&mut Vm) -> Result<R, CmdError>) -> Res
         }
         let vm = slot.as_mut().expect("just set");
         let r = f(vm);
-        note_memory(&vm.lua, mode);
+        note_memory(mode, vm.lua.used_memory());
         r
     })
 }
@@ -1417,6 +1464,11 @@ fn execute(
         vm.runner.call::<(bool, Value)>((f, how as u8))
     };
     HOOK.with(|h| h.set(HookState::Idle));
+    vm.runs += 1;
+    if vm.runs == GC_PERIOD {
+        vm.runs = 0;
+        let _ = lua.gc_step_kbytes(GC_PERIOD as c_int);
+    }
     if PUBLISHED.with(|p| p.replace(false)) {
         *r.info.lock() = None;
     }
@@ -1436,7 +1488,7 @@ fn execute(
     let script_resp3 = SCRIPT_RESP.with(|r| r.get()) == 3;
     match outcome {
         Ok((true, v)) => {
-            Writer { srv, script_resp3 }.write(&mut ctx.out, &v, 0);
+            ctx.error_replied = Writer { srv, script_resp3 }.write(&mut ctx.out, &v, 0);
             Ok(())
         }
         Ok((false, err)) => {
@@ -1456,6 +1508,7 @@ fn execute(
             }
             if ignore {
                 ctx.out.error(&line);
+                ctx.error_replied = true;
                 Ok(())
             } else {
                 Err(CmdError::msg(line))
