@@ -198,20 +198,31 @@ fn info_counts_clients_keys_commands_and_errors() {
         .ends_with(",rejected_calls=1,failed_calls=0"));
 }
 
+/// Writes a 1000-element value with `cmd` (RPUSH, HSET…), each element `width` arguments.
+fn big_value(con: &mut Connection, cmd: &str, key: &str, width: usize) {
+    let mut c = redis::cmd(cmd);
+    c.arg(key);
+    for i in 0..1000 {
+        for _ in 0..width {
+            c.arg(i);
+        }
+    }
+    let _: i64 = c.query(con).unwrap();
+}
+
+/// INFO's count of values freed by the lazy-free thread.
+fn lazyfreed(con: &mut Connection) -> u64 {
+    num(&info(con, &["memory"]), "lazyfreed_objects")
+}
+
 #[test]
 fn lazyfree_lazy_expire_frees_big_expired_values_in_the_background() {
     let s = Server::start(&[]);
     let mut con = s.client();
     let big_hash = |con: &mut Connection, key: &str| {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(key);
-        for i in 0..1000 {
-            cmd.arg(i).arg(i);
-        }
-        let _: i64 = cmd.query(con).unwrap();
+        big_value(con, "HSET", key, 2);
         let _: i64 = redis::cmd("PEXPIRE").arg(key).arg(30).query(con).unwrap();
     };
-    let lazyfreed = |con: &mut Connection| num(&info(con, &["memory"]), "lazyfreed_objects");
     // Off (the default): an expired value is freed by whoever finds it.
     big_hash(&mut con, "plain");
     std::thread::sleep(std::time::Duration::from_millis(60));
@@ -251,15 +262,7 @@ fn lazyfree_lazy_expire_frees_big_expired_values_in_the_background() {
 fn lazyfree_lazy_server_del_frees_replaced_values_in_the_background() {
     let s = Server::start(&[]);
     let mut con = s.client();
-    let big_list = |con: &mut Connection, key: &str| {
-        let mut cmd = redis::cmd("RPUSH");
-        cmd.arg(key);
-        for i in 0..1000 {
-            cmd.arg(i);
-        }
-        let _: i64 = cmd.query(con).unwrap();
-    };
-    let lazyfreed = |con: &mut Connection| num(&info(con, &["memory"]), "lazyfreed_objects");
+    let big_list = |con: &mut Connection, key: &str| big_value(con, "RPUSH", key, 1);
     // Each way a command replaces or deletes a value as a side effect: SET over it, RENAME
     // onto it, a *STORE over it, a *STORE of an empty result, RESTORE REPLACE.
     let replace_all = |con: &mut Connection| {

