@@ -447,11 +447,15 @@ fn record_timing(
 }
 
 /// Records the timing of a blocking command once it has been served or timed out (its
-/// worker calls this as it delivers the reply).
-pub fn timing_unblocked(srv: &Server, client: &mut Client) {
+/// worker calls this as it delivers the reply); one that ended in an error reply (its
+/// group destroyed, CLIENT UNBLOCK ... ERROR) counts as failed, as in Redis.
+pub fn timing_unblocked(srv: &Server, client: &mut Client, reply: &[u8]) {
     if let Some((id, args, took_ns)) = client.blocked_cmd.take() {
         let cmd = table().flat[id].1;
         let stat = &srv.workers[client.shared.worker].cmd[id];
+        if reply.first() == Some(&b'-') {
+            stat.failed.add(1);
+        }
         record_timing(srv, &client.shared, stat, cmd, args.as_args(), took_ns);
     }
 }

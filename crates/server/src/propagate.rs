@@ -265,6 +265,24 @@ pub fn emit<A: AsRef<[u8]>>(db: usize, args: &[A]) {
     FEED.write(&buf, &[Op::new(db, (0, buf.len()))], true);
 }
 
+/// Propagates commands in database `db` at once as one unit (in MULTI/EXEC when more than
+/// one), like [`emit`].
+pub fn emit_all(db: usize, cmds: &[Vec<Vec<u8>>]) {
+    if !active() || cmds.is_empty() {
+        return;
+    }
+    let mut buf = Vec::new();
+    let ops: Vec<Op> = cmds
+        .iter()
+        .map(|c| {
+            let start = buf.len();
+            encode_command(&mut buf, c);
+            Op::new(db, (start, buf.len()))
+        })
+        .collect();
+    FEED.write(&buf, &ops, true);
+}
+
 /// A key deleted because it expired, told by the keyspace under the key's shard lock (see
 /// [`flowkv_store::keyspace::ExpireLog`]): propagated as `DEL key`, or `UNLINK key` with
 /// `lazyfree-lazy-expire`, as Redis does, so a replay never keeps a key the server deleted.

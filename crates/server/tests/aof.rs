@@ -41,6 +41,21 @@ impl Dir {
             })
             .collect()
     }
+
+    /// The incremental files' commands, each as its words joined by spaces.
+    fn incr_commands(&self) -> Vec<String> {
+        let text = self.incr_text();
+        let mut lines = text.split("\r\n");
+        let mut cmds = Vec::new();
+        while let Some(head) = lines.next() {
+            let Some(n) = head.strip_prefix('*').and_then(|n| n.parse::<usize>().ok()) else {
+                continue;
+            };
+            let words: Vec<&str> = (0..n).filter_map(|_| lines.nth(1)).collect();
+            cmds.push(words.join(" "));
+        }
+        cmds
+    }
 }
 
 impl Drop for Dir {
@@ -159,23 +174,137 @@ fn every_write_type_survives_kill_9_with_appendfsync_always() {
 }
 
 #[test]
+fn xreadgroup_is_logged_as_the_group_state_it_left() {
+    let dir = Dir::new("xreadgroup");
+    let s = start(&dir.0, &["--appendfsync", "always"]);
+    let mut con = s.client();
+    for id in ["1-0", "2-0", "3-0", "4-0"] {
+        let _: String = redis::cmd("XADD")
+            .arg("s")
+            .arg(id)
+            .arg("f")
+            .arg("v")
+            .query(&mut con)
+            .unwrap();
+    }
+    ok(&mut con, &["XGROUP", "CREATE", "s", "g", "0"]);
+    let read = |con: &mut redis::Connection, words: &[&str]| {
+        let _: redis::Value = redis::cmd("XREADGROUP").arg(words).query(con).unwrap();
+    };
+    read(
+        &mut con,
+        &["GROUP", "g", "c1", "COUNT", "2", "STREAMS", "s", ">"],
+    );
+    // History is re-delivered without being logged, as in Redis.
+    read(&mut con, &["GROUP", "g", "c1", "STREAMS", "s", "0"]);
+    read(
+        &mut con,
+        &["GROUP", "g", "c2", "NOACK", "STREAMS", "s", ">"],
+    );
+    let cmds = dir.incr_commands();
+    assert!(
+        !cmds.iter().any(|c| c.starts_with("XREADGROUP")),
+        "{cmds:?}"
+    );
+    let claims: Vec<&String> = cmds.iter().filter(|c| c.starts_with("XCLAIM")).collect();
+    assert_eq!(claims.len(), 2, "{cmds:?}");
+    for (claim, id) in claims.iter().zip(["1-0", "2-0"]) {
+        let w: Vec<&str> = claim.split(' ').collect();
+        assert_eq!(w[..6], ["XCLAIM", "s", "g", "c1", "0", id], "{claim}");
+        assert_eq!(w[6], "TIME");
+        assert_eq!(
+            w[8..],
+            ["RETRYCOUNT", "1", "FORCE", "JUSTID", "LASTID", id],
+            "{claim}"
+        );
+    }
+    // One read, one transaction.
+    let first = cmds.iter().position(|c| c.starts_with("XCLAIM")).unwrap();
+    assert_eq!(cmds[first - 1], "MULTI");
+    assert_eq!(cmds[first + 2], "EXEC");
+    let tail: Vec<&str> = cmds[first + 3..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "MULTI",
+            "XGROUP CREATECONSUMER s g c2",
+            "XGROUP SETID s g 4-0 ENTRIESREAD 4",
+            "EXEC"
+        ]
+    );
+    // Replayed, the group is as it was: pending entries keep their delivery times.
+    let before: redis::Value = redis::cmd("XPENDING")
+        .arg(&["s", "g", "-", "+", "10"])
+        .query(&mut con)
+        .unwrap();
+    drop(con);
+    drop(s);
+    let s = start(&dir.0, &[]);
+    let mut con = s.client();
+    let after: redis::Value = redis::cmd("XPENDING")
+        .arg(&["s", "g", "-", "+", "10"])
+        .query(&mut con)
+        .unwrap();
+    let idle = |v: &redis::Value| -> Vec<i64> {
+        let redis::Value::Array(rows) = v else {
+            panic!("{v:?}")
+        };
+        rows.iter()
+            .map(|r| match r {
+                redis::Value::Array(f) => redis::from_redis_value(&f[2]).unwrap(),
+                _ => panic!("{r:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(idle(&before).len(), 2);
+    assert!(idle(&after).iter().all(|&ms| ms < 60_000), "{after:?}");
+    let groups: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+        .arg(&["GROUPS", "s"])
+        .query(&mut con)
+        .unwrap();
+    let text = format!("{groups:?}");
+    assert!(
+        text.contains("\"4-0\"") && text.contains("int(4)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn multi_key_pops_are_logged_as_the_pops_they_did() {
+    let dir = Dir::new("mpop");
+    let s = start(&dir.0, &["--appendfsync", "always"]);
+    let mut con = s.client();
+    let run = |con: &mut redis::Connection, args: &[&str]| {
+        let _: redis::Value = redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap();
+    };
+    run(&mut con, &["RPUSH", "l2", "a", "b", "c"]);
+    run(
+        &mut con,
+        &["LMPOP", "2", "l1", "l2", "RIGHT", "COUNT", "10"],
+    );
+    run(&mut con, &["LMPOP", "2", "l1", "l2", "LEFT"]);
+    run(&mut con, &["ZADD", "z", "1", "a", "2", "b"]);
+    run(&mut con, &["ZMPOP", "2", "none", "z", "MAX", "COUNT", "5"]);
+    run(&mut con, &["ZMPOP", "1", "z", "MIN"]);
+    run(&mut con, &["RPUSH", "l3", "x", "y"]);
+    run(&mut con, &["BLMPOP", "0", "1", "l3", "LEFT", "COUNT", "1"]);
+    let cmds = dir.incr_commands();
+    let pops: Vec<&str> = cmds
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.starts_with("RPUSH") && !c.starts_with("ZADD") && !c.starts_with("SELECT"))
+        .collect();
+    // What was popped, with the count it got; pops that found nothing leave no trace.
+    assert_eq!(pops, ["RPOP l2 3", "ZPOPMAX z 2", "LPOP l3 1"]);
+}
+
+#[test]
 fn rewritten_commands_are_what_redis_propagates() {
     let dir = Dir::new("content");
     let s = start(&dir.0, &["--appendfsync", "always"]);
     let mut con = s.client();
     write_everything(&mut con);
-    let text = dir.incr_text();
-    let cmds: Vec<String> = text
-        .split("*")
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.split("\r\n")
-                .skip(1)
-                .filter(|p| !p.starts_with('$') && !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let cmds = dir.incr_commands();
     let has = |prefix: &str| cmds.iter().any(|c| c.starts_with(prefix));
     assert!(has("SET sx v PXAT "), "{cmds:?}");
     assert!(has("SET se v PXAT "), "{cmds:?}");

@@ -431,3 +431,49 @@ fn dirty_counts_like_redis() {
     int(&mut c, &["LPUSHX", "nokey", "a"]);
     assert_eq!(dirty(&mut c), d0 + 5);
 }
+
+#[test]
+fn debug_quicklist_packed_threshold_is_checked_and_big_elements_work() {
+    let srv = Server::start(&["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    assert_eq!(
+        q(&mut con, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1b"]),
+        Ok(Value::Okay)
+    );
+    for bad in ["5gb", "-1", "1x"] {
+        assert_eq!(
+            err(&mut con, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", bad]),
+            "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+            "{bad}"
+        );
+    }
+    // Elements of any size behave the same.
+    let big = "x".repeat(100_000);
+    let n: i64 = redis::cmd("RPUSH")
+        .arg("l")
+        .arg("a")
+        .arg(&big)
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 3);
+    let mid: String = redis::cmd("LINDEX")
+        .arg("l")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(mid, big);
+    let _: () = redis::cmd("LSET")
+        .arg("l")
+        .arg(0)
+        .arg(&big)
+        .query(&mut con)
+        .unwrap();
+    let all: Vec<String> = redis::cmd("LRANGE")
+        .arg("l")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(all, [big.as_str(), big.as_str(), "b"]);
+}

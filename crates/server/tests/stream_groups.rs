@@ -658,6 +658,7 @@ fn blocking_xreadgroup() {
     );
     assert!(start.elapsed() >= Duration::from_millis(50));
     // A destroyed group, a deleted or overwritten stream: the waiters get Redis's errors.
+    ok(&mut c, &["CONFIG", "RESETSTAT"]);
     let mut w = blocked_reader(&srv, &mut c, "a", 1);
     int(&mut other, &["XGROUP", "DESTROY", "s", "g"]);
     w.expect("-NOGROUP the consumer group this client was blocked on no longer exists\r\n");
@@ -669,6 +670,17 @@ fn blocking_xreadgroup() {
     let mut w = blocked_reader(&srv, &mut c, "a", 1);
     ok(&mut other, &["SET", "s", "x"]);
     w.expect("-UNBLOCKED the stream key no longer exists\r\n");
+    // ... and each such read counts as a failed call, as in Redis.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_xreadgroup:"))
+        .unwrap_or_default();
+    assert!(line.starts_with("cmdstat_xreadgroup:calls=3,"), "{line}");
+    assert!(line.ends_with("rejected_calls=0,failed_calls=3"), "{line}");
     // Inside MULTI, BLOCK answers at once as a timeout would.
     int(&mut c, &["DEL", "s"]);
     ok(&mut c, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);

@@ -65,6 +65,7 @@ const SUBCOMMANDS: &[Sub] = &[
     ("digest-value", -2, digest_value),
     ("reload", -2, reload),
     ("loadaof", 2, loadaof),
+    ("quicklist-packed-threshold", 3, quicklist_packed_threshold),
 ];
 
 const HELP: &[&str] = &[
@@ -103,6 +104,9 @@ const HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -251,6 +255,25 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             Ok(())
         }
         Ok(None) | Err(_) => Err(CmdError::msg("ERR Error trying to load the RDB dump")),
+    }
+}
+
+/// DEBUG QUICKLIST-PACKED-THRESHOLD <size>: Redis stores list elements above the size in
+/// nodes of their own. flowkv's lists keep every element as it is whatever its size, so
+/// this checks the argument as Redis does and changes nothing: the suite's tests of big
+/// list elements then run against flowkv's lists too.
+fn quicklist_packed_threshold(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let size = std::str::from_utf8(args.get(2))
+        .ok()
+        .and_then(crate::config::parse_memory);
+    match size {
+        Some(n) if n <= (1 << 32) - (1 << 20) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        _ => Err(CmdError::msg(
+            "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+        )),
     }
 }
 

@@ -855,7 +855,7 @@ fn mpop_first<'n>(
     names: impl Iterator<Item = &'n [u8]>,
     front: bool,
     count: usize,
-) -> Result<usize, CmdError> {
+) -> Result<Option<(&'n [u8], usize)>, CmdError> {
     for key in names {
         let Some(e) = keys.write(key) else { continue };
         let list = list_mut(e)?;
@@ -866,9 +866,16 @@ fn mpop_first<'n>(
         out.bulk(key);
         let removed = pop_into_reply(out, list, front, count);
         popped(keys, key, front);
-        return Ok(removed);
+        return Ok(Some((key, removed)));
     }
-    Ok(0)
+    Ok(None)
+}
+
+/// LPOP/RPOP key n: what LMPOP and BLMPOP propagate, as Redis, with the count they got.
+fn pop_with_count(ctx: &mut Ctx<'_>, front: bool, key: &[u8], n: usize) {
+    ctx.dirty += n as u64;
+    let n = crate::propagate::num(n);
+    ctx.propagate_as(&[side_pop(front), key, &n]);
 }
 
 /// LMPOP numkeys key... LEFT|RIGHT [COUNT n]: pops up to n (default 1) elements from the
@@ -877,11 +884,14 @@ fn mpop_first<'n>(
 fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (names, front, count) = parse_mpop(args, 1)?;
     let (mut keys, out) = ctx.keys_out();
-    let removed = mpop_first(&mut keys, out, names.map(|i| args.get(i)), front, count)?;
-    if removed == 0 {
-        out.null_array();
+    match mpop_first(&mut keys, out, names.map(|i| args.get(i)), front, count)? {
+        Some((key, n)) => pop_with_count(ctx, front, key, n),
+        None => {
+            // Nothing changed, nothing to replay.
+            out.null_array();
+            ctx.prevent_propagation();
+        }
     }
-    ctx.dirty += removed as u64;
     Ok(())
 }
 
@@ -961,20 +971,15 @@ fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (names, front, count) = parse_mpop(args, 2)?;
     {
         let (mut keys, out) = ctx.keys_out();
-        let removed = mpop_first(
+        let first = mpop_first(
             &mut keys,
             out,
             names.clone().map(|i| args.get(i)),
             front,
             count,
         )?;
-        if removed > 0 {
-            ctx.dirty += removed as u64;
-            // The same pop without the timeout replays identically.
-            let lmpop: Vec<&[u8]> = std::iter::once(&b"LMPOP"[..])
-                .chain(args.iter().skip(2))
-                .collect();
-            ctx.propagate_as(&lmpop);
+        if let Some((key, n)) = first {
+            pop_with_count(ctx, front, key, n);
             return Ok(());
         }
     }
@@ -1033,8 +1038,8 @@ pub(crate) fn serve_blocked(
         }
         WaitOp::ListMultiPop { front, count } => {
             match mpop_first(keys, out, std::iter::once(key), *front, *count) {
-                Ok(0) | Err(_) => return Served::NotReady,
-                Ok(n) => {
+                Ok(None) | Err(_) => return Served::NotReady,
+                Ok(Some((_, n))) => {
                     let n_arg = crate::propagate::num(n);
                     crate::propagate::emit(keys.db_index(), &[side_pop(*front), key, &n_arg]);
                     n

@@ -392,9 +392,16 @@ enum Want {
     History(StreamId),
 }
 
+/// One read of new entries for a group: whether it created the consumer, and the IDs it
+/// delivered.
+#[derive(Default)]
+struct NewRead {
+    created: bool,
+    ids: Vec<StreamId>,
+}
+
 /// Delivers to `consumer` the entries after group `group`'s last ID (at most `count`, 0 for
 /// all), writing them as an entries array: they become pending for it unless `noack`.
-/// Returns true if the read created the consumer.
 fn read_new(
     s: &mut StreamValue,
     group: &[u8],
@@ -403,9 +410,9 @@ fn read_new(
     count: usize,
     now: u64,
     out: &mut Reply<'_>,
-) -> bool {
+) -> NewRead {
     let Some(g) = s.group_mut(group) else {
-        return false;
+        return NewRead::default();
     };
     let (cid, created) = g.consumer_for(consumer, now);
     let start = g.last_id.incr().unwrap_or(StreamId::MAX);
@@ -418,7 +425,72 @@ fn read_new(
             g.mark_active(cid, now);
         }
     }
-    created
+    NewRead { created, ids }
+}
+
+/// What a read of new entries propagates instead of the XREADGROUP, as in Redis 7.0, so a
+/// replica or an AOF replay ends with the group as it is here whatever its clock: each
+/// entry delivered for acknowledgement as `XCLAIM key group consumer 0 id TIME t
+/// RETRYCOUNT n FORCE JUSTID LASTID id` (its pending entry as it now is); a NOACK read as
+/// `XGROUP SETID key group last-id ENTRIESREAD n`, after `XGROUP CREATECONSUMER` if it
+/// made the consumer (no XCLAIM will). Empty while nothing consumes propagation.
+fn read_effects(
+    s: &StreamValue,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    noack: bool,
+    read: &NewRead,
+) -> Vec<Vec<Vec<u8>>> {
+    let Some(g) = s.group(group).filter(|_| crate::propagate::active()) else {
+        return Vec::new();
+    };
+    let num = |n: &dyn std::fmt::Display| n.to_string().into_bytes();
+    let mut effects = Vec::new();
+    if noack {
+        if read.created {
+            effects.push(vec![
+                b"XGROUP".to_vec(),
+                b"CREATECONSUMER".to_vec(),
+                key.to_vec(),
+                group.to_vec(),
+                consumer.to_vec(),
+            ]);
+        }
+        if !read.ids.is_empty() {
+            let entries_read = g.entries_read.map_or(-1, |n| n as i64);
+            effects.push(vec![
+                b"XGROUP".to_vec(),
+                b"SETID".to_vec(),
+                key.to_vec(),
+                group.to_vec(),
+                num(&g.last_id),
+                b"ENTRIESREAD".to_vec(),
+                num(&entries_read),
+            ]);
+        }
+        return effects;
+    }
+    for &id in &read.ids {
+        let Some(p) = g.pending(id) else { continue };
+        effects.push(vec![
+            b"XCLAIM".to_vec(),
+            key.to_vec(),
+            group.to_vec(),
+            consumer.to_vec(),
+            b"0".to_vec(),
+            num(&id),
+            b"TIME".to_vec(),
+            num(&p.delivery_time_ms),
+            b"RETRYCOUNT".to_vec(),
+            num(&p.delivery_count),
+            b"FORCE".to_vec(),
+            b"JUSTID".to_vec(),
+            b"LASTID".to_vec(),
+            num(&id),
+        ]);
+    }
+    effects
 }
 
 /// Serves `consumer`'s history: its pending entries from `start` on (at most `count`, 0 for
@@ -476,6 +548,7 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let mut wants = Vec::with_capacity(names.len());
     let mut created: Vec<&[u8]> = Vec::new();
+    let mut effects = Vec::new();
     let mut served = 0u64;
     {
         let (mut keys, out) = ctx.keys_out();
@@ -522,7 +595,12 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 }
                 out.bulk(names[j]);
                 let created_now = match wants[j] {
-                    Want::New => read_new(s, group, consumer, noack, count, now, out),
+                    Want::New => {
+                        let read = read_new(s, group, consumer, noack, count, now, out);
+                        effects.extend(read_effects(s, names[j], group, consumer, noack, &read));
+                        read.created
+                    }
+                    // As in Redis, re-delivering history is not propagated.
                     Want::History(id) => {
                         let start = id.incr().unwrap_or(StreamId::MAX);
                         read_history(s, group, consumer, start, count, now, out)
@@ -536,6 +614,10 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     ctx.dirty += served + created.len() as u64;
+    ctx.prevent_propagation();
+    for cmd in &effects {
+        ctx.also_propagate(cmd);
+    }
     for key in created {
         notify(ctx, STREAM, "xgroup-createconsumer", key);
     }
@@ -609,31 +691,14 @@ impl FamilyWait for XReadGroupWait {
             out.array(2);
         }
         out.bulk(key);
-        let created = read_new(
-            s,
-            &self.group,
-            &self.consumer,
-            self.noack,
-            self.count,
-            now,
-            out,
-        );
-        if created {
+        let (group, consumer) = (&*self.group, &*self.consumer);
+        let read = read_new(s, group, consumer, self.noack, self.count, now, out);
+        let effects = read_effects(s, key, group, consumer, self.noack, &read);
+        if read.created {
             keys.notify(STREAM, "xgroup-createconsumer", key);
         }
-        // Replayed at this point of the stream's history, the same read delivers the same
-        // entries to the same consumer.
-        if crate::propagate::active() {
-            let count = crate::propagate::num(self.count);
-            let mut cmd: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", &self.group, &self.consumer];
-            cmd.extend([&b"COUNT"[..], &count]);
-            if self.noack {
-                cmd.push(b"NOACK");
-            }
-            cmd.extend([&b"STREAMS"[..], key, b">"]);
-            crate::propagate::emit(keys.db_index(), &cmd);
-        }
-        Served::Done(1 + u64::from(created))
+        crate::propagate::emit_all(keys.db_index(), &effects);
+        Served::Done(1 + u64::from(read.created))
     }
 
     /// Waiters of other groups, or of this one after it caught up, may still be servable.
@@ -861,8 +926,10 @@ fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .collect();
     let now = ctx.now_ms;
     let o = parse_claim_opts(args, 5 + ids.len(), now)?;
+    // A delivery time in the future is taken as now, against the clock (an AOF replays
+    // with the command time at 0, and its XCLAIMs carry the times to restore).
     let time = match o.time {
-        Some(t) if t >= 0 && t as u64 <= now => t as u64,
+        Some(t) if t >= 0 && t as u64 <= crate::server::unix_ms() => t as u64,
         _ => now,
     };
     let mut dirty = 0u64;

@@ -1180,15 +1180,21 @@ fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (mut keys, out) = ctx.keys_out();
     let mut popped = None;
     for k in args.slice_from(2).iter().take(numkeys) {
-        popped = pop_reply(&mut keys, out, k, end, count, PopShape::KeyPairs)?;
-        if popped.is_some() {
+        if let Some(n) = pop_reply(&mut keys, out, k, end, count, PopShape::KeyPairs)? {
+            popped = Some((k, n));
             break;
         }
     }
-    if popped.is_none() {
+    let Some((key, n)) = popped else {
         out.null_array();
-    }
-    ctx.dirty += popped.unwrap_or(0) as u64;
+        // Nothing changed, nothing to replay.
+        ctx.prevent_propagation();
+        return Ok(());
+    };
+    ctx.dirty += n as u64;
+    // As Redis: the pop it did, with the count it got.
+    let n = crate::propagate::num(n);
+    ctx.propagate_as(&[zpop_name(end == PopEnd::Min), key, &n]);
     Ok(())
 }
 

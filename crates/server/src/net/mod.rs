@@ -513,7 +513,7 @@ impl Worker {
         let Some(Some(b)) = with_conn(&self.conns, key, |c| {
             let b = c.client.blocked.take()?;
             c.client.shared.set_flag(flag::BLOCKED, false);
-            crate::dispatch::timing_unblocked(&srv, &mut c.client);
+            crate::dispatch::timing_unblocked(&srv, &mut c.client, reply);
             c.out.extend_from_slice(reply);
             Some(b)
         }) else {
