@@ -335,7 +335,7 @@ fn memory(srv: &Server, l: &mut Lines) {
     l.field("allocator_resident", resident);
     l.field("total_system_memory", total);
     l.field("total_system_memory_human", human(total));
-    let (lua, scripts, cached) = crate::scripting::info_memory();
+    let (lua, functions_vm, scripts, cached) = crate::scripting::info_memory();
     let (functions, libraries) = crate::scripting::function_counts();
     l.field("used_memory_lua", lua);
     l.field("used_memory_vm_eval", lua);
@@ -344,10 +344,12 @@ fn memory(srv: &Server, l: &mut Lines) {
     l.field("number_of_cached_scripts", cached);
     l.field("number_of_functions", functions);
     l.field("number_of_libraries", libraries);
-    // Functions share the scripts' Lua state: their memory is counted there.
-    l.field("used_memory_vm_functions", 0);
-    l.field("used_memory_vm_total", lua);
-    l.field("used_memory_vm_total_human", human(lua as u64));
+    l.field("used_memory_vm_functions", functions_vm);
+    l.field("used_memory_vm_total", lua + functions_vm);
+    l.field(
+        "used_memory_vm_total_human",
+        human((lua + functions_vm) as u64),
+    );
     l.field("used_memory_functions", 0);
     l.field("used_memory_scripts", scripts);
     l.field("used_memory_scripts_human", human(scripts as u64));

@@ -861,15 +861,38 @@ fn acl_check_cmd_answers_for_the_calling_user() {
 fn lua_memory_stays_bounded_and_goes_with_script_flush() {
     let srv = Server::start(&["--threads", "2"]);
     let mut con = srv.client();
-    let lua_memory = |con: &mut redis::Connection| -> u64 {
+    let memory_field = |con: &mut redis::Connection, name: &str| -> u64 {
         let text: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+        let prefix = format!("{name}:");
         text.lines()
-            .find_map(|l| l.strip_prefix("used_memory_lua:"))
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
             .unwrap()
             .trim()
             .parse()
             .unwrap()
     };
+    let lua_memory = |con: &mut redis::Connection| memory_field(con, "used_memory_lua");
+    // Functions have interpreters of their own, counted apart (used_memory_vm_functions).
+    let lib = "#!lua name=big\nlocal t = {} for i = 1, 20000 do t[i] = i end\n\
+               redis.register_function('size', function() return #t end)";
+    let name: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(lib)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(name, "big");
+    let _: i64 = redis::cmd("FCALL")
+        .arg("size")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    let functions = memory_field(&mut con, "used_memory_vm_functions");
+    assert!(functions > 200 * 1024, "{functions}");
+    assert!(lua_memory(&mut con) < 100 * 1024);
+    assert_eq!(
+        memory_field(&mut con, "used_memory_vm_total"),
+        functions + lua_memory(&mut con)
+    );
     // Many distinct scripts, run on the other worker too.
     let mut other = srv.client();
     for i in 0..1000 {

@@ -457,12 +457,17 @@ pub fn running_script() -> Option<(String, Vec<Vec<u8>>, u64)> {
     }
 }
 
-/// Numbers for INFO's memory section: (used_memory_lua, used_memory_scripts,
-/// number_of_cached_scripts). Lua memory is this process's interpreters as far as the
-/// calling thread can see (its own), plus the cached script bodies.
-pub fn info_memory() -> (usize, usize, usize) {
+/// Numbers for INFO's memory section: the EVAL interpreters' memory (used_memory_lua), the
+/// function interpreters', the cached script bodies' (used_memory_scripts_eval) and their
+/// number.
+pub fn info_memory() -> (usize, usize, usize, usize) {
     let cache = SCRIPTS.lock();
-    (vm::used_memory(), cache.bytes, cache.scripts.len())
+    (
+        vm::used_memory(vm::Mode::Eval),
+        vm::used_memory(vm::Mode::Functions),
+        cache.bytes,
+        cache.scripts.len(),
+    )
 }
 
 /// Number of functions and libraries (INFO functions / FUNCTION STATS).

@@ -139,13 +139,18 @@ thread_local! {
     static PUBLISHED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Lua memory in use (bytes), summed over the interpreters of every worker that ran one.
-static TOTAL_LUA_MEMORY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Lua memory in use (bytes) by mode (EVAL, functions), summed over the interpreters of
+/// every worker that ran one.
+static TOTAL_LUA_MEMORY: [std::sync::atomic::AtomicUsize; 2] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
 
-/// INFO used_memory_lua: the interpreters' memory (at least one empty interpreter's worth,
-/// as Redis always has one).
-pub fn used_memory() -> usize {
-    TOTAL_LUA_MEMORY.load(Relaxed).max(31 * 1024)
+/// The interpreters' memory for `mode`: INFO's used_memory_vm_eval (alias used_memory_lua)
+/// and used_memory_vm_functions. At least one empty interpreter's worth, as Redis always
+/// has one of each.
+pub fn used_memory(mode: Mode) -> usize {
+    TOTAL_LUA_MEMORY[mode as usize].load(Relaxed).max(31 * 1024)
 }
 
 /// Records that this thread's interpreter for `mode` now uses `now` bytes.
@@ -155,10 +160,11 @@ fn note_memory(mode: Mode, now: usize) {
         let slot = &mut all[mode as usize];
         let before = std::mem::replace(slot, now);
         m.set(all);
+        let total = &TOTAL_LUA_MEMORY[mode as usize];
         if now >= before {
-            TOTAL_LUA_MEMORY.fetch_add(now - before, Relaxed);
+            total.fetch_add(now - before, Relaxed);
         } else {
-            TOTAL_LUA_MEMORY.fetch_sub(before - now, Relaxed);
+            total.fetch_sub(before - now, Relaxed);
         }
     });
 }
