@@ -303,6 +303,10 @@ const ALLOWED_DIFFERENCES: &[(&str, &str)] = &[
         "zrevrank",
         "arity -3, not 3: Redis 7.2's optional WITHSCORE argument is accepted",
     ),
+    (
+        "restore-asking",
+        "no `asking` flag: the flag set has no bit for it (it only matters in cluster mode)",
+    ),
 ];
 
 /// Reasons shared by the built-in module families.

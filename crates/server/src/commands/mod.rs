@@ -15,6 +15,7 @@ pub mod acl;
 pub mod bitmap;
 pub mod bloom;
 pub mod cache;
+pub mod cluster;
 pub mod collection_args;
 pub mod config;
 pub mod connection;
@@ -27,7 +28,9 @@ pub mod introspect;
 pub mod keys;
 pub mod latency;
 pub mod list;
+pub mod lolwut;
 pub mod memory;
+pub mod module;
 pub mod monitor;
 pub mod multi;
 pub mod persist;
@@ -96,6 +99,9 @@ fn families() -> impl Iterator<Item = &'static Command> {
         bloom::COMMANDS,
         throttle::COMMANDS,
         cache::COMMANDS,
+        cluster::COMMANDS,
+        module::COMMANDS,
+        lolwut::COMMANDS,
     ]
     .into_iter()
     .flatten()
