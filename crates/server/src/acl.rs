@@ -523,8 +523,8 @@ fn channel_in(list: &[Vec<u8>], channel: &[u8], is_pattern: bool) -> bool {
 
 /// The flags of a key whose spec says `variable_flags`, for this invocation (as Redis's
 /// getkeys functions give them): SET reads only with GET, BITFIELD writes only with
-/// SET/INCRBY.
-fn variable_flags(cmd: &Command, args: Args<'_>, f: u32) -> u32 {
+/// SET/INCRBY. ACL key checks and COMMAND GETKEYSANDFLAGS read them.
+pub(crate) fn variable_flags(cmd: &Command, args: Args<'_>, f: u32) -> u32 {
     let has = |word: &[u8]| args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(word));
     match cmd.name {
         "set" if !has(b"get") => ks::OW | ks::UPDATE,

@@ -590,6 +590,10 @@ fn getkeysandflags_matches_redis() {
         &["memory", "usage", "k"],
         &["getex", "k", "persist"],
         &["set", "k", "v", "get"],
+        &["set", "k", "v"],
+        &["set", "k", "v", "nx", "px", "10"],
+        &["bitfield", "k", "get", "u8", "0"],
+        &["bitfield", "k", "incrby", "u8", "0", "1"],
     ];
     for line in lines {
         let run = |con: &mut redis::Connection| -> Value {

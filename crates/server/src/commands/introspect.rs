@@ -217,7 +217,8 @@ fn reply_keys(ctx: &mut Ctx<'_>, args: Args<'_>, with_flags: bool) -> CmdResult 
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(line.get(p));
-            reply_flag_words(&mut ctx.out, ks::NAMES, key_flags(&specs, line, p));
+            let flags = crate::acl::variable_flags(cmd, line, key_flags(&specs, line, p));
+            reply_flag_words(&mut ctx.out, ks::NAMES, flags);
         } else {
             ctx.out.bulk(line.get(p));
         }
