@@ -175,6 +175,10 @@ pub struct Server {
     pub main_waker: Mutex<Option<Arc<mio::Waker>>>,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the cron deletes expired keys.
     pub active_expire: AtomicBool,
+    /// DEBUG PAUSE-CRON: the periodic work (the background cron and each worker's client
+    /// checks) stands still, as Redis's serverCron does, so tests can look at states it
+    /// would change.
+    pub cron_paused: AtomicBool,
     /// Open client connections (for `maxclients` and INFO connected_clients).
     pub connected: AtomicUsize,
     /// SLOWLOG's entries.
@@ -219,6 +223,7 @@ impl Server {
             main_waker: Mutex::new(None),
             connected: AtomicUsize::new(0),
             active_expire: AtomicBool::new(true),
+            cron_paused: AtomicBool::new(false),
             slowlog: Default::default(),
             latency: Default::default(),
             monitors: Default::default(),
@@ -345,6 +350,9 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<()> {
             loop {
                 let hz = srv.config.hot.hz.load(Relaxed).clamp(1, 500);
                 std::thread::sleep(std::time::Duration::from_millis(1000 / hz));
+                if srv.cron_paused.load(Relaxed) {
+                    continue;
+                }
                 crate::info::sample(&srv);
                 crate::bgsave::cron(&srv);
                 crate::prefix_stats::cron(&srv);

@@ -655,3 +655,20 @@ fn maxclients_rejects_extra_connections() {
     assert!(a.closed());
     admitted(&s);
 }
+
+#[test]
+fn idle_clients_time_out_unless_the_cron_is_paused() {
+    let srv = Server::start(&["--timeout", "1", "--enable-debug-command", "yes"]);
+    let mut admin = srv.raw();
+    admin.cmd(&[b"DEBUG", b"PAUSE-CRON", b"1"]);
+    admin.expect("+OK\r\n");
+    let mut idle = srv.raw();
+    std::thread::sleep(Duration::from_millis(2500));
+    // Past its timeout, but nothing checked while the cron stood still.
+    idle.cmd(&[b"PING"]);
+    idle.expect("+PONG\r\n");
+    admin.cmd(&[b"DEBUG", b"PAUSE-CRON", b"0"]);
+    admin.expect("+OK\r\n");
+    // Running again, the cron closes it once it has been idle a second.
+    assert!(idle.closed());
+}

@@ -56,6 +56,7 @@ const SUBCOMMANDS: &[Sub] = &[
     ("help", 2, help),
     ("sleep", 3, sleep),
     ("set-active-expire", 3, set_active_expire),
+    ("pause-cron", 3, pause_cron),
     ("set-disable-deny-scripts", 3, set_disable_deny_scripts),
     ("object", 3, object),
     ("log", 3, log),
@@ -98,6 +99,8 @@ const HELP: &[&str] = &[
     "      existing RDB file.",
     "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
     "      file to the database.",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
     "SET-DISABLE-DENY-SCRIPTS <0|1>",
     "    Setting it to 1 lets scripts run commands that are normally denied in scripts.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -188,6 +191,15 @@ fn set_disable_deny_scripts(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn set_active_expire(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let on = flowkv_store::num::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)? != 0;
     ctx.srv.active_expire.store(on, Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// DEBUG PAUSE-CRON 0|1: stops (1) or restarts the periodic work (see
+/// [`crate::server::Server::cron_paused`]).
+fn pause_cron(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = flowkv_store::num::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)? != 0;
+    ctx.srv.cron_paused.store(on, Relaxed);
     ctx.out.ok();
     Ok(())
 }

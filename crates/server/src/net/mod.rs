@@ -245,7 +245,7 @@ impl Worker {
             self.retry_postponed();
             self.publish_swept();
             self.srv.workers[self.id].absorb(&mut self.kstats);
-            if now.saturating_sub(last_cron) >= CRON_MS {
+            if now.saturating_sub(last_cron) >= CRON_MS && !self.srv.cron_paused.load(Relaxed) {
                 last_cron = now;
                 self.cron(now);
             }
