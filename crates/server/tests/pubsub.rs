@@ -100,6 +100,54 @@ fn messages_from_one_publisher_arrive_in_order() {
     }
 }
 
+/// Busy workers hold deliveries back while more commands are ready and write each
+/// subscriber once for the lot: every message still arrives, each publisher's in order.
+#[test]
+fn bursts_from_many_publishers_reach_every_subscriber_in_order() {
+    const PUBLISHERS: usize = 4;
+    const EACH: usize = 300;
+    let srv = Server::start(&["--threads", "2"]);
+    // Round robin: one subscriber and half the publishers on each worker.
+    let mut subs = [srv.raw(), srv.raw()];
+    for s in &mut subs {
+        raw_cmd(s, &["SUBSCRIBE", "burst"]);
+        s.expect(&confirm('*', "subscribe", "burst", 1));
+    }
+    let mut publishers: Vec<Raw> = (0..PUBLISHERS).map(|_| srv.raw()).collect();
+    for (p, publisher) in publishers.iter_mut().enumerate() {
+        let mut pipeline = Vec::new();
+        for i in 0..EACH {
+            let m = format!("{p}:{i}");
+            pipeline.extend_from_slice(
+                format!(
+                    "*3\r\n$7\r\nPUBLISH\r\n$5\r\nburst\r\n${}\r\n{m}\r\n",
+                    m.len()
+                )
+                .as_bytes(),
+            );
+        }
+        publisher.send(&pipeline);
+    }
+    for publisher in &mut publishers {
+        for _ in 0..EACH {
+            publisher.expect(":2\r\n");
+        }
+    }
+    for s in &mut subs {
+        let mut next = [0usize; PUBLISHERS];
+        for _ in 0..PUBLISHERS * EACH {
+            let lines: Vec<String> = (0..7).map(|_| s.line().trim_end().to_string()).collect();
+            assert_eq!(lines[..5], ["*3", "$7", "message", "$5", "burst"]);
+            let (p, i) = lines[6].split_once(':').unwrap();
+            let (p, i): (usize, usize) = (p.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[p], "publisher {p}'s messages out of order");
+            next[p] += 1;
+        }
+        assert_eq!(next, [EACH; PUBLISHERS]);
+        assert!(s.silent_for(Duration::from_millis(100)));
+    }
+}
+
 #[test]
 fn resp2_subscribed_mode_allows_only_pubsub_ping_quit_reset() {
     let srv = Server::start(&[]);
