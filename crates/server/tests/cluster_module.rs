@@ -65,16 +65,10 @@ zrevrangebyscore zrevrank zscan zscore zunion zunionstore
 ";
 
 /// Redis 7.0 commands flowkv does not have yet, and why. Keep it short.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "failover",
-        "coordinated primary/replica switch-over: needs the replication side",
-    ),
-    (
-        "migrate",
-        "moves keys to another server over a client connection it opens itself",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[(
+    "failover",
+    "coordinated primary/replica switch-over: needs the replication side",
+)];
 
 /// A valid-arity call of every CLUSTER subcommand.
 const CLUSTER_CALLS: &[&[&str]] = &[

@@ -284,15 +284,19 @@ fn flag_names(cmd: &Command) -> Vec<&'static str> {
 }
 
 /// The access flags of the key at `pos` of `line`: those of the first spec that names that
-/// position, else those of the last spec Redis can't walk (SORT's STORE, found by the
-/// command's own parsing). `incomplete` and `variable_flags` describe the spec, not the key,
-/// so they are left out.
+/// position, else those of the last spec Redis can't walk or that is incomplete (SORT's
+/// STORE, MIGRATE's KEYS: keys found by the command's own parsing). `incomplete` and
+/// `variable_flags` describe the spec, not the key, so they are left out.
 pub(crate) fn key_flags(specs: &[KeySpecDef], line: Args<'_>, pos: usize) -> u32 {
     let keys = || specs.iter().filter(|s| s.flags & ks::NOT_KEY == 0);
     let flags = keys()
         .find(|s| spec_positions(s, line).contains(&pos))
         .or_else(|| {
-            keys().rfind(|s| s.begin == BeginSearch::Unknown || s.find == FindKeys::Unknown)
+            keys().rfind(|s| {
+                s.begin == BeginSearch::Unknown
+                    || s.find == FindKeys::Unknown
+                    || s.flags & ks::INCOMPLETE != 0
+            })
         })
         .map_or(0, |s| s.flags);
     flags & !(ks::INCOMPLETE | ks::VARIABLE_FLAGS)

@@ -30,6 +30,7 @@ pub mod latency;
 pub mod list;
 pub mod lolwut;
 pub mod memory;
+pub mod migrate;
 pub mod module;
 pub mod monitor;
 pub mod multi;
@@ -91,6 +92,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         introspect::COMMANDS,
         debug::COMMANDS,
         persist::COMMANDS,
+        migrate::COMMANDS,
         replication::COMMANDS,
         slowlog::COMMANDS,
         acl::COMMANDS,

@@ -124,15 +124,7 @@ pub fn visible_args<'a>(args: Args<'a>) -> Vec<Cow<'a, [u8]>> {
     } else if is(b"acl") && args.len() > 2 && args.get(1).eq_ignore_ascii_case(b"setuser") {
         (2..args.len()).for_each(|i| redact(&mut out, i));
     } else if is(b"migrate") {
-        for i in 6..args.len() {
-            let a = args.get(i);
-            if a.eq_ignore_ascii_case(b"auth") {
-                redact(&mut out, i + 1);
-            } else if a.eq_ignore_ascii_case(b"auth2") {
-                redact(&mut out, i + 1);
-                redact(&mut out, i + 2);
-            }
-        }
+        crate::commands::migrate::secret_positions(args).for_each(|i| redact(&mut out, i));
     } else if is(b"config") && args.len() > 2 && args.get(1).eq_ignore_ascii_case(b"set") {
         for i in (2..args.len()).step_by(2) {
             let directive = String::from_utf8_lossy(args.get(i));
